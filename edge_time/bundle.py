@@ -1,0 +1,231 @@
+"""The bundle: the contract between the training side and the device side.
+
+A bundle is a folder holding the model file(s) of one export, the tokenizer, label maps and
+``manifest.json``. The manifest schema is defined here, once; it is versioned, validated on
+read and mirrored by the Android ``core`` module (``android_demo/core``). This module is pure
+Python (no torch, no numpy) so that every device-side reader can import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from edge_time.errors import EdgeTimeError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+TARGETS = ("executorch", "tflite", "onnx")
+QUANTIZATIONS = ("none", "fp16", "int8-dynamic", "int8-static")
+TASKS = ("encoder", "ud", "ner", "cls", "qa")
+DTYPES = ("int32", "int64", "float32", "float16", "bool")
+
+
+class BundleError(EdgeTimeError):
+    """A bundle is missing, malformed, tampered with or unsafe. The message says which file."""
+
+
+@dataclass
+class TensorSpec:
+    """One graph input or output. ``shape`` mixes ints and axis names ("batch", "seq", ...)."""
+
+    name: str
+    dtype: str
+    shape: list[int | str]
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise BundleError(f"tensor {self.name!r}: dtype {self.dtype!r} is not one of {DTYPES}")
+
+
+@dataclass
+class GraphFile:
+    """One model file. ``seq_len`` is set for fixed-shape buckets (TFLite), None when dynamic."""
+
+    file: str
+    seq_len: int | None = None
+    batch: int | None = None
+
+
+@dataclass
+class TokenizerInfo:
+    file: str = "tokenizer.json"
+    kind: str = "wordpiece"  # wordpiece | unigram | bpe
+    lowercase: bool = False
+    pad_id: int = 0
+    cls_id: int | None = None
+    sep_id: int | None = None
+    unk_id: int | None = None
+    # "roberta" positions start at pad_id + 1; "bert" positions start at 0.
+    position_style: str = "bert"
+
+
+@dataclass
+class Manifest:
+    target: str
+    quantization: str
+    task: str
+    graphs: list[GraphFile]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    axes: dict[str, list[int]]  # axis name -> [min, max]
+    max_length: int
+    tokenizer: TokenizerInfo
+    source: dict[str, Any]  # {"model": id or path, "sha256": hash of the weights, "architecture": ...}
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    task_config: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    android: dict[str, Any] = field(default_factory=dict)
+    edge_time_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def validate(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise BundleError(
+                f"manifest schema_version {self.schema_version} is not supported by this edge-time "
+                f"(reads {SCHEMA_VERSION}); re-export the bundle with this version"
+            )
+        if self.target not in TARGETS:
+            raise BundleError(f"manifest target {self.target!r} is not one of {TARGETS}")
+        if self.quantization not in QUANTIZATIONS:
+            raise BundleError(f"manifest quantization {self.quantization!r} is not one of {QUANTIZATIONS}")
+        if self.task not in TASKS:
+            raise BundleError(f"manifest task {self.task!r} is not one of {TASKS}")
+        if not self.graphs:
+            raise BundleError("manifest lists no model file under 'graphs'")
+        for spec in self.inputs + self.outputs:
+            for dim in spec.shape:
+                if isinstance(dim, str) and dim not in self.axes:
+                    raise BundleError(f"tensor {spec.name!r} uses axis {dim!r} that 'axes' does not bound")
+        for rel in [g.file for g in self.graphs] + [self.tokenizer.file]:
+            if rel not in self.files:
+                raise BundleError(f"manifest does not list a sha256 for {rel!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+        try:
+            data = dict(data)
+            data["graphs"] = [GraphFile(**g) for g in data["graphs"]]
+            data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
+            data["outputs"] = [TensorSpec(**t) for t in data["outputs"]]
+            data["tokenizer"] = TokenizerInfo(**data["tokenizer"])
+            manifest = cls(**data)
+        except (KeyError, TypeError) as exc:
+            raise BundleError(f"manifest.json is malformed ({exc}); re-export the bundle") from exc
+        manifest.validate()
+        return manifest
+
+    def graph_for(self, seq_len: int) -> GraphFile:
+        """The model file that serves ``seq_len`` tokens: the dynamic graph, or the smallest bucket."""
+        dynamic = [g for g in self.graphs if g.seq_len is None]
+        if dynamic:
+            return dynamic[0]
+        fitting = sorted((g for g in self.graphs if g.seq_len >= seq_len), key=lambda g: g.seq_len)
+        if not fitting:
+            largest = max(g.seq_len for g in self.graphs)
+            raise BundleError(f"{seq_len} tokens exceed the largest exported bucket ({largest}); "
+                              f"truncate or re-export with --seq-buckets including {seq_len}")
+        return fitting[0]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` inside ``root``; refuse absolute paths and anything escaping the folder."""
+    if not relative or os.path.isabs(relative) or "\\" in relative:
+        raise BundleError(f"bundle path {relative!r} must be a relative path inside the bundle")
+    root_resolved = root.resolve()
+    candidate = (root_resolved / relative).resolve()
+    if candidate != root_resolved and root_resolved not in candidate.parents:
+        raise BundleError(f"bundle path {relative!r} escapes the bundle folder {root}")
+    return candidate
+
+
+def read_manifest(bundle_dir: str | os.PathLike, verify: bool = True) -> Manifest:
+    """Read and validate ``manifest.json``; with ``verify``, check every listed file's sha256."""
+    root = Path(bundle_dir)
+    if not root.is_dir():
+        raise BundleError(f"bundle folder {root} does not exist; pass the folder `edge-time export` wrote")
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{root} has no {MANIFEST_NAME}; it is not an edge-time bundle")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    manifest = Manifest.from_dict(data)
+    for rel in manifest.files:
+        safe_join(root, rel)
+    if verify:
+        verify_files(root, manifest)
+    return manifest
+
+
+def verify_files(root: Path, manifest: Manifest) -> None:
+    for rel, expected in manifest.files.items():
+        file_path = safe_join(root, rel)
+        if not file_path.is_file():
+            raise BundleError(f"bundle file {rel} is missing from {root}; re-export the bundle")
+        actual = sha256_file(file_path)
+        if actual != expected:
+            raise BundleError(f"bundle file {rel} does not match its sha256 in manifest.json "
+                              f"(tampered or corrupted); re-export the bundle")
+
+
+@contextlib.contextmanager
+def staging_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temp folder beside ``final``; on success rename it into place, on error remove it.
+
+    The rename is atomic on one filesystem, so a reader never sees a half-written bundle, and a
+    failed export leaves nothing behind (an existing bundle is only replaced after success).
+    """
+    final = Path(final)
+    parent = final.parent if str(final.parent) else Path(".")
+    if final.exists() and not overwrite:
+        raise BundleError(f"output {final} already exists; choose another --out or pass --overwrite")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+    except OSError as exc:
+        raise BundleError(f"cannot write to {parent} ({exc.strerror}); choose a writable --out") from exc
+    try:
+        yield tmp
+        if final.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
+            os.replace(final, backup / "old")
+            os.replace(tmp, final)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
+    """Hash every file in the folder (except the manifest), validate, and write manifest.json."""
+    manifest.files = {
+        str(p.relative_to(bundle_dir)): sha256_file(p)
+        for p in sorted(bundle_dir.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+    manifest.validate()
+    (bundle_dir / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")

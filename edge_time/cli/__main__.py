@@ -1,0 +1,3 @@
+from edge_time.cli import main
+
+main()

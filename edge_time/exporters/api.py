@@ -1,0 +1,130 @@
+"""export_model: model folder -> verified bundle, for any registered target.
+
+Steps (each printed): load the model as an ExportSpec, write the target's graph file(s) into a
+staging folder beside the output, copy tokenizer and labels, run parity in the target's real
+runtime through `edge_time.runtime` (the same code path users run), and only when parity passes
+rename the staging folder into place.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from edge_time import __version__
+from edge_time.bundle import Manifest, TensorSpec, read_manifest, staging_dir, write_manifest
+from edge_time.exporters.base import ExportError, ExportOptions, ParityThresholds
+from edge_time.exporters.parity import format_report, run_parity
+from edge_time.exporters.registry import get_target
+from edge_time.modeling.spec import load_export_spec
+
+PARITY_REPORT_NAME = "parity.json"
+
+
+@dataclass
+class ExportResult:
+    bundle_dir: Path
+    manifest: Manifest
+    parity: dict
+    seconds: float
+
+
+def _read_lines(path: str | Path, what: str) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{what} file {path} does not exist; pass a text file with one example per line")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise ExportError(f"{what} file {path} has no non-empty lines; add one text per line")
+    return lines
+
+
+def export_model(model: str | Path, target: str, out: str | Path, quantize: str = "none",
+                 calibration: str | Path | None = None, parity_texts: str | Path | None = None,
+                 seq_buckets: tuple[int, ...] = (32, 128, 512), compat: str | None = None,
+                 max_length: int = 512, thresholds: ParityThresholds | None = None,
+                 for_android: bool = False, overwrite: bool = False, trust_remote_code: bool = False,
+                 progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Export ``model`` (HF folder/id, or a fine-tuned edge-time task model) to a bundle at ``out``.
+
+    Raises ExportError (nothing written) when the target does not support ``quantize``, the
+    conversion fails, or the parity check misses ``thresholds``.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    target_impl = get_target(target)
+    if quantize not in target_impl.quantizations:
+        raise ExportError(f"target {target} does not support --quantize {quantize}; "
+                          f"it supports {', '.join(target_impl.quantizations)}")
+    if compat not in (None, "tflite-runtime"):
+        raise ExportError(f"--compat {compat} is unknown; the only compatibility form is tflite-runtime")
+    if compat and target != "tflite":
+        raise ExportError("--compat tflite-runtime applies to --target tflite only")
+    if compat and quantize.startswith("int8"):
+        # measured: int8-dynamic bundles that LiteRT runs at cosine 0.99999 came out at cosine 0.66
+        # in tflite-runtime 2.14, whose hybrid int8 kernels are far less accurate
+        raise ExportError("tflite-runtime's int8 kernels lose accuracy (cosine 0.66 vs LiteRT measured); "
+                          "use --quantize none or fp16 with --compat tflite-runtime, or run int8 with ai-edge-litert")
+    options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
+                            compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))))
+    if quantize == "int8-static":
+        if calibration is None:
+            raise ExportError("--quantize int8-static needs --calibration FILE (text lines, ~100-500 in-domain)")
+        options.calibration_texts = _read_lines(calibration, "calibration")
+    if parity_texts is not None:
+        options.parity_texts = _read_lines(parity_texts, "parity")
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="edge-time-export-") as work, staging_dir(out, overwrite) as stage:
+        say(f"loading {model}")
+        spec = load_export_spec(model, Path(work), max_length=max_length,
+                                explicit_positions=compat == "tflite-runtime", trust_remote_code=trust_remote_code)
+        if not target_impl.dynamic_shapes:
+            options.seq_buckets = tuple(b for b in options.seq_buckets if b <= spec.max_length) or (spec.max_length,)
+        graphs = target_impl.export(spec, stage, options, say)
+        for item in spec.tokenizer_dir.iterdir():
+            shutil.copy2(item, stage / item.name)
+        if spec.labels:
+            (stage / "labels.json").write_text(json.dumps(spec.labels, indent=2, ensure_ascii=False), encoding="utf-8")
+        axes = dict(spec.axes)
+        axes["batch"] = [1, min(axes["batch"][1], options.max_batch)]
+        if not target_impl.dynamic_shapes:
+            axes["seq"] = [min(options.seq_buckets), max(options.seq_buckets)]
+        manifest = Manifest(
+            target=target, quantization=quantize, task=spec.task, graphs=graphs,
+            inputs=[TensorSpec(s.name, target_impl.input_dtype if s.dtype == "int64" else s.dtype, list(s.shape))
+                    for s in spec.inputs],
+            outputs=list(spec.outputs), axes=axes, max_length=spec.max_length,
+            tokenizer=spec.tokenizer_info, source=spec.source, labels=spec.labels,
+            task_config=spec.task_config, edge_time_version=__version__,
+        )
+        write_manifest(stage, manifest)
+
+        say(f"parity check in {target_impl.runtime_hint} against PyTorch eager")
+        from edge_time.runtime import load_bundle
+
+        bundle = load_bundle(stage, verify=False)
+        parity = run_parity(spec, bundle.run, options.parity_texts, bundle.fixed_lengths,
+                            options.thresholds.resolved(quantize))
+        parity.update(target=target, quantization=quantize, runtime=target_impl.runtime_hint)
+        say(format_report(parity))
+        if not parity["passed"]:
+            raise ExportError(f"parity check failed ({'; '.join(parity['failures'][:3])}); no bundle written. "
+                              f"Loosen with --min-cosine/--max-abs-diff/--min-label-agreement or use a "
+                              f"milder --quantize")
+        if for_android:
+            from edge_time.exporters.android import write_android_assets
+
+            say("writing Android assets and test vectors")
+            manifest.android = write_android_assets(stage, spec, bundle.run)
+        (stage / PARITY_REPORT_NAME).write_text(json.dumps(parity, indent=2), encoding="utf-8")
+        manifest.parity = {k: parity[k] for k in ("passed", "summary", "thresholds", "runtime")}
+        manifest.parity["report"] = PARITY_REPORT_NAME
+        write_manifest(stage, manifest)
+    say(f"bundle written to {out}")
+    return ExportResult(out, read_manifest(out), parity, time.perf_counter() - started)

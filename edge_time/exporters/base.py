@@ -1,0 +1,93 @@
+"""Types shared by the export targets: options, the target interface, and export errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import torch
+
+from edge_time.bundle import GraphFile
+from edge_time.errors import EdgeTimeError
+from edge_time.modeling.spec import ExportSpec
+
+# Sentences for parity checks when the user gives none: several languages and lengths, so that
+# padding, truncation and rare pieces are exercised on any vocabulary.
+SAMPLE_TEXTS = [
+    "A man is playing a guitar.",
+    "The quick brown fox jumps over the lazy dog while the farmer watches from the old barn.",
+    "Choose Format - Cells and open the Numbers tab.",
+    "Praha je hlavní město České republiky.",
+    "Die Katze schläft auf dem warmen Sofa.",
+    "Le modèle tourne sur le téléphone sans connexion.",
+    "Hi!",
+    "Edge devices need small, fast encoders; large multilingual teachers are too slow for phones "
+    "and boards, so we distil tiny monolingual students and quantize them to eight bits.",
+]
+
+
+class ExportError(EdgeTimeError):
+    """An export could not be made (unsupported mode, failed conversion, failed parity)."""
+
+
+@dataclass
+class ParityThresholds:
+    """Export fails unless every output meets these. None = use the quantization's default."""
+
+    min_cosine: float | None = None
+    max_abs_diff: float | None = None
+    min_label_agreement: float | None = None
+
+    DEFAULTS: ClassVar[dict[str, tuple[float, float, float]]] = {
+        # quantization: (min cosine, max abs diff, min share of identical argmax labels)
+        "none": (0.9999, 1e-3, 0.99),
+        "fp16": (0.999, float("inf"), 0.98),
+        "int8-dynamic": (0.98, float("inf"), 0.90),
+        "int8-static": (0.95, float("inf"), 0.85),
+    }
+
+    def resolved(self, quantization: str) -> tuple[float, float, float]:
+        cos, diff, agree = self.DEFAULTS[quantization]
+        return (cos if self.min_cosine is None else self.min_cosine,
+                diff if self.max_abs_diff is None else self.max_abs_diff,
+                agree if self.min_label_agreement is None else self.min_label_agreement)
+
+
+@dataclass
+class ExportOptions:
+    target: str
+    quantize: str = "none"
+    calibration_texts: list[str] = field(default_factory=list)
+    parity_texts: list[str] = field(default_factory=lambda: list(SAMPLE_TEXTS))
+    seq_buckets: tuple[int, ...] = (32, 128, 512)  # fixed-shape targets only
+    compat: str | None = None  # "tflite-runtime": the form the old standalone runtime can load
+    thresholds: ParityThresholds = field(default_factory=ParityThresholds)
+    max_batch: int = 64
+
+
+class Target:
+    """One export target. Subclasses write graph files into the staging folder."""
+
+    name: ClassVar[str]
+    quantizations: ClassVar[tuple[str, ...]]
+    dynamic_shapes: ClassVar[bool]
+    input_dtype: ClassVar[str] = "int64"
+    runtime_hint: ClassVar[str]
+
+    def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
+               progress: Callable[[str], None]) -> list[GraphFile]:
+        raise NotImplementedError
+
+
+def dynamic_shapes_for(spec: ExportSpec) -> tuple[dict[int, torch.export.Dim], ...]:
+    """torch.export dims from the spec's named axes, positional (wrappers may rename arguments);
+    one Dim object per axis name, shared by every input that uses it."""
+    dims = {name: torch.export.Dim(name, min=lo, max=hi) for name, (lo, hi) in spec.axes.items()}
+    return tuple({i: dims[d] for i, d in enumerate(s.shape) if isinstance(d, str)} for s in spec.inputs)
+
+
+def trace_example(spec: ExportSpec, seq_len: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Example inputs for tracing: batch 2 (1 would specialise the batch dim), varied lengths."""
+    texts = [SAMPLE_TEXTS[1], SAMPLE_TEXTS[0]]
+    return spec.example(texts, seq_len)

@@ -1,0 +1,101 @@
+"""TFLite / LiteRT: litert-torch conversion per sequence-length bucket, ai-edge-quantizer recipes.
+
+litert-torch 0.10 converts fixed shapes only (every dynamic-shape attempt failed, see
+toolchain.md), so each requested sequence length becomes its own ``model.seqN.tflite`` at batch
+1; the runtime picks the smallest bucket that fits and runs rows in slices. Inputs become int32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edge_time.bundle import GraphFile
+from edge_time.exporters.base import ExportError, ExportOptions, Target
+from edge_time.modeling.spec import ExportSpec
+
+GRAPH_BATCH = 1
+
+
+@contextlib.contextmanager
+def _quiet():
+    """litert-torch prints a progress tree per stage; keep the user's terminal to our own steps."""
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.getLogger().setLevel(previous)
+
+
+def _recipe_quantizer(path: Path, quantize: str):
+    from ai_edge_quantizer import qtyping, quantizer, recipe
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    q = quantizer.Quantizer(str(path))
+    if quantize == "int8-dynamic":
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    elif quantize == "fp16":
+        q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                 num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+    elif quantize == "int8-static":
+        # Full-integer only where it is safe: matmuls. The all-ops static_wi8_ai8 recipe also
+        # quantizes the additive mask (-1e4) and softmax inputs and broke parity (max diff 124).
+        q.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.FULLY_CONNECTED,
+                            activation_num_bits=8, weight_num_bits=8)
+    return q
+
+
+class TfliteTarget(Target):
+    name = "tflite"
+    quantizations = ("none", "fp16", "int8-dynamic", "int8-static")
+    dynamic_shapes = False
+    input_dtype = "int32"
+    runtime_hint = "LiteRT interpreter (ai-edge-litert)"
+
+    def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
+               progress: Callable[[str], None]) -> list[GraphFile]:
+        import litert_torch
+
+        graphs = []
+        for seq_len in options.seq_buckets:
+            name = f"model.seq{seq_len}.tflite"
+            progress(f"litert-torch conversion, batch {GRAPH_BATCH} x seq {seq_len}")
+            example = spec.example([options.parity_texts[0]], seq_len)
+            float_path = stage / (name + ".float") if options.quantize != "none" else stage / name
+            try:
+                with _quiet():
+                    litert_torch.convert(spec.module, example).export(str(float_path))
+            except Exception as exc:
+                raise ExportError(f"TFLite conversion failed at seq {seq_len}: {str(exc).splitlines()[0]}") from exc
+            if options.quantize != "none":
+                progress(f"ai-edge-quantizer: {options.quantize}")
+                self._quantize(float_path, stage / name, spec, options, seq_len)
+                os.remove(float_path)
+            graphs.append(GraphFile(file=name, seq_len=seq_len, batch=GRAPH_BATCH))
+        return graphs
+
+    def _quantize(self, src: Path, dst: Path, spec: ExportSpec, options: ExportOptions, seq_len: int) -> None:
+        q = _recipe_quantizer(src, options.quantize)
+        with _quiet():
+            if options.quantize == "int8-static":
+                samples = []
+                encoder = spec.text_encoder()
+                fitting = [t for t in options.calibration_texts if encoder.count_tokens(t) <= seq_len]
+                if not fitting:
+                    raise ExportError(f"no calibration text fits the {seq_len}-token bucket; add shorter lines")
+                for text in fitting:
+                    inputs = spec.make_inputs([text], seq_len)
+                    samples.append({f"args_{i}": inputs[n].numpy().astype(np.int32)
+                                    for i, n in enumerate(spec.input_names)})
+                result = q.calibrate({"serving_default": samples})
+                q.quantize(result).export_model(str(dst), overwrite=True)
+            else:
+                q.quantize().export_model(str(dst), overwrite=True)

@@ -1,0 +1,98 @@
+"""One thin runner per target runtime: numpy arrays in, numpy arrays out.
+
+Each runner imports its runtime lazily, so a board needs only the runtime of the bundles it
+runs. ExecuTorch's Python runtime takes torch tensors, so that one runner (alone) needs torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edge_time.bundle import Manifest, TensorSpec
+
+NUMPY_DTYPES = {"int32": np.int32, "int64": np.int64, "float32": np.float32, "float16": np.float16, "bool": np.bool_}
+
+
+class Runner(Protocol):
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+def _cast(inputs: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.ndarray]:
+    missing = [s.name for s in specs if s.name not in inputs]
+    if missing:
+        raise ValueError(f"inputs {missing} are required by this bundle (it takes {[s.name for s in specs]})")
+    return [np.ascontiguousarray(inputs[s.name], dtype=NUMPY_DTYPES[s.dtype]) for s in specs]
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.specs = manifest.inputs
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = _cast(inputs, self.specs)
+        return self.session.run(None, {s.name: a for s, a in zip(self.specs, arrays)})
+
+
+class TfliteRunner:
+    """LiteRT (ai-edge-litert) interpreter; falls back to the standalone tflite-runtime."""
+
+    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            from tflite_runtime.interpreter import Interpreter  # the older standalone runtime
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+        self.interpreter.allocate_tensors()
+        details = {d["name"]: d for d in self.interpreter.get_input_details()}
+        # converters rename inputs (serving_default_input_ids:0, args_0, ...): match by order
+        ordered = sorted(details.values(), key=lambda d: d["index"])
+        by_name = {s.name: next((d for n, d in details.items() if s.name in n), None) for s in manifest.inputs}
+        if all(by_name.values()):
+            self.input_details = [by_name[s.name] for s in manifest.inputs]
+        else:
+            self.input_details = ordered
+        self.output_details = sorted(self.interpreter.get_output_details(), key=lambda d: d["index"])
+        self.specs = manifest.inputs
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        for detail, array in zip(self.input_details, _cast(inputs, self.specs)):
+            if tuple(detail["shape"]) != array.shape:
+                self.interpreter.resize_tensor_input(detail["index"], array.shape)
+                self.interpreter.allocate_tensors()
+            self.interpreter.set_tensor(detail["index"], array.astype(detail["dtype"], copy=False))
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(d["index"]).copy() for d in self.output_details]
+
+
+class ExecutorchRunner:
+    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+        import torch
+        from executorch.runtime import Runtime
+
+        if manifest.quantization.startswith("int8"):
+            try:  # registers the quantized kernels that int8 embeddings need
+                import executorch.kernels.quantized  # noqa: F401
+            except ImportError:
+                pass
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+        self.specs = manifest.inputs
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        tensors = [self._torch.from_numpy(a) for a in _cast(inputs, self.specs)]
+        return [t.numpy().copy() for t in self.method.execute(tensors)]
+
+
+RUNNERS: dict[str, type] = {"onnx": OnnxRunner, "tflite": TfliteRunner, "executorch": ExecutorchRunner}

@@ -1,0 +1,144 @@
+"""An export-friendly form of BERT-family encoders, sharing the Hugging Face model's weights.
+
+Why: transformers' own forward builds masks with data-dependent ops (``arange`` + compare +
+``where``, GATHER_ND after conversion) that fall outside the XNNPACK delegate and that the old
+standalone ``tflite-runtime`` cannot run. This module computes the same function with plain
+ops: a precomputed additive mask, fixed position offsets, and matmul attention. Outputs equal
+the HF model's on every real (non-padding) token of right-padded input; parity checks prove it
+for each export.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra", "camembert")
+MASK_VALUE = -1.0e4  # exp() underflows to 0 in fp32 and fp16; finite, so quantizers stay sane
+
+
+def _base_model(model: nn.Module) -> nn.Module:
+    """The bare encoder inside a task model (BertForX.bert, RobertaForX.roberta, ...)."""
+    if hasattr(model, "embeddings") and hasattr(model, "encoder"):
+        return model
+    prefix = getattr(model, "base_model_prefix", None)
+    inner = getattr(model, prefix, None) if prefix else None
+    if inner is not None and hasattr(inner, "embeddings"):
+        return inner
+    raise ValueError(f"{type(model).__name__} has no BERT-style embeddings/encoder; "
+                     f"export-friendly form supports model types {SUPPORTED_MODEL_TYPES}")
+
+
+def supports(model: nn.Module) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) in SUPPORTED_MODEL_TYPES
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm written as mean/var arithmetic: lowers to delegate-friendly elementwise ops."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=-1, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(dim=-1, keepdim=True)
+        return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class EdgeLayer(nn.Module):
+    def __init__(self, layer: nn.Module, num_heads: int, act: str, decompose_norm: bool):
+        super().__init__()
+        attn = layer.attention.self
+        self.query, self.key, self.value = attn.query, attn.key, attn.value
+        self.attn_out = layer.attention.output.dense
+        self.ffn_in = layer.intermediate.dense
+        self.ffn_out = layer.output.dense
+        norm = LayerNorm if decompose_norm else (lambda n: n)
+        self.norm1 = norm(layer.attention.output.LayerNorm)
+        self.norm2 = norm(layer.output.LayerNorm)
+        self.num_heads = num_heads
+        self.head_dim = self.query.out_features // num_heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        if act not in ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu"):
+            raise ValueError(f"activation {act!r} is not supported by the export-friendly encoder")
+        self.act = act
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, _ = x.shape
+        return x.view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+        b, s, d = hidden.shape
+        q = self._heads(self.query(hidden) * self.scale)
+        k = self._heads(self.key(hidden))
+        v = self._heads(self.value(hidden))
+        probs = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) + additive_mask, dim=-1)
+        context = torch.matmul(probs, v).transpose(1, 2).reshape(b, s, d)
+        hidden = self.norm1(self.attn_out(context) + hidden)
+        inner = self.ffn_in(hidden)
+        if self.act == "relu":
+            inner = F.relu(inner)
+        elif self.act == "gelu":
+            inner = F.gelu(inner)
+        else:
+            inner = F.gelu(inner, approximate="tanh")
+        return self.norm2(self.ffn_out(inner) + hidden)
+
+
+class EdgeEncoder(nn.Module):
+    """``forward(input_ids, attention_mask[, position_ids]) -> hidden states``.
+
+    ``all_layers``: return a (layers + 1, batch, seq, hidden) stack (embeddings first), which
+    task heads with a learned layer mix need; otherwise the last hidden state.
+    ``explicit_positions``: take ``position_ids`` as an input instead of computing them, the form
+    the old standalone tflite-runtime can run.
+    """
+
+    def __init__(self, hf_model: nn.Module, all_layers: bool = False,
+                 explicit_positions: bool = False, decompose_norm: bool = True):
+        super().__init__()
+        base = _base_model(hf_model)
+        cfg = base.config
+        if cfg.model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(f"model type {cfg.model_type!r}: export-friendly form supports {SUPPORTED_MODEL_TYPES}")
+        emb = base.embeddings
+        self.word_embeddings = emb.word_embeddings
+        self.position_embeddings = emb.position_embeddings
+        token_type = getattr(emb, "token_type_embeddings", None)
+        type_row = token_type.weight[0].detach().clone() if token_type is not None else torch.zeros(cfg.hidden_size)
+        self.register_buffer("token_type_row", type_row, persistent=False)
+        self.embed_norm = LayerNorm(emb.LayerNorm) if decompose_norm else emb.LayerNorm
+        self.embeddings_project = getattr(base, "embeddings_project", None)  # ELECTRA small
+        # RoBERTa-style models number positions from padding_idx + 1.
+        roberta_like = cfg.model_type in ("roberta", "xlm-roberta", "camembert")
+        self.position_offset = (cfg.pad_token_id + 1) if roberta_like else 0
+        self.layers = nn.ModuleList(
+            EdgeLayer(layer, cfg.num_attention_heads, cfg.hidden_act, decompose_norm) for layer in base.encoder.layer
+        )
+        self.all_layers = all_layers
+        self.explicit_positions = explicit_positions
+        self.hidden_size = cfg.hidden_size
+
+    def additive_mask(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return ((1.0 - attention_mask.to(dtype)) * MASK_VALUE)[:, None, None, :]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        seq = input_ids.shape[1]
+        if position_ids is None:
+            position_ids = torch.arange(seq, device=input_ids.device).unsqueeze(0) + self.position_offset
+        hidden = self.word_embeddings(input_ids) + self.position_embeddings(position_ids) + self.token_type_row
+        hidden = self.embed_norm(hidden)
+        if self.embeddings_project is not None:
+            hidden = self.embeddings_project(hidden)
+        mask = self.additive_mask(attention_mask, hidden.dtype)
+        states = [hidden]
+        for layer in self.layers:
+            hidden = layer(hidden, mask)
+            states.append(hidden)
+        return torch.stack(states) if self.all_layers else hidden

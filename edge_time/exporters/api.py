@@ -93,13 +93,13 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
             (stage / "labels.json").write_text(json.dumps(spec.labels, indent=2, ensure_ascii=False), encoding="utf-8")
         axes = dict(spec.axes)
         axes["batch"] = [1, min(axes["batch"][1], options.max_batch)]
-        if not target_impl.dynamic_shapes:
+        if not target_impl.dynamic_shapes:  # texts are truncated to the largest bucket
             axes["seq"] = [min(options.seq_buckets), max(options.seq_buckets)]
         manifest = Manifest(
             target=target, quantization=quantize, task=spec.task, graphs=graphs,
             inputs=[TensorSpec(s.name, target_impl.input_dtype if s.dtype == "int64" else s.dtype, list(s.shape))
                     for s in spec.inputs],
-            outputs=list(spec.outputs), axes=axes, max_length=spec.max_length,
+            outputs=list(spec.outputs), axes=axes, max_length=axes["seq"][1],
             tokenizer=spec.tokenizer_info, source=spec.source, labels=spec.labels,
             task_config=spec.task_config, edge_time_version=__version__,
         )

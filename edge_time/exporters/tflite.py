@@ -68,7 +68,7 @@ class TfliteTarget(Target):
         for seq_len in options.seq_buckets:
             name = f"model.seq{seq_len}.tflite"
             progress(f"litert-torch conversion, batch {GRAPH_BATCH} x seq {seq_len}")
-            example = spec.example([options.parity_texts[0]], seq_len)
+            example = spec.example([min(options.parity_texts, key=len)], seq_len)  # shapes matter, not words
             float_path = stage / (name + ".float") if options.quantize != "none" else stage / name
             try:
                 with _quiet():

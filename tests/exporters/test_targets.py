@@ -63,6 +63,8 @@ def test_xlmr_export_keeps_roberta_positions(tiny_xlmr, tmp_path, target):
     assert result.manifest.tokenizer.pad_id == 1
     bundle = load_bundle(result.bundle_dir)
     enc = bundle.encode(NEW_TEXTS)
+    if target == "tflite":
+        assert result.manifest.max_length == 24 and enc.input_ids.shape[1] == 24, "truncated to the largest bucket"
     ref = reference_hidden(tiny_xlmr, enc.input_ids, enc.attention_mask)
     assert masked_cosine(ref, bundle.run(enc.arrays())["last_hidden_state"], enc.attention_mask) > 0.99999
 

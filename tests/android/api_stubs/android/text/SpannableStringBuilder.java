@@ -1,0 +1,2 @@
+package android.text;
+public class SpannableStringBuilder implements Spanned, Editable { public SpannableStringBuilder append(CharSequence t){return this;} public SpannableStringBuilder append(char c){return this;} public void setSpan(Object what, int start, int end, int flags){} public int length(){return 0;} public char charAt(int i){return 0;} public CharSequence subSequence(int a,int b){return null;} }

@@ -1,0 +1,2 @@
+package android.text.style;
+public class BackgroundColorSpan { public BackgroundColorSpan(int c){} }

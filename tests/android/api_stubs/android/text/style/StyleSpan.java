@@ -1,0 +1,2 @@
+package android.text.style;
+public class StyleSpan { public StyleSpan(int s){} }

@@ -1,0 +1,2 @@
+package org.tensorflow.lite;
+public enum DataType { FLOAT32, INT32, UINT8, INT64 }

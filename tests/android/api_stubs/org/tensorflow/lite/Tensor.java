@@ -1,0 +1,2 @@
+package org.tensorflow.lite;
+public interface Tensor { String name(); DataType dataType(); int[] shape(); int numBytes(); int numElements(); }

@@ -1,0 +1,1 @@
+"""Makes tests/ importable (tests/builders.py holds the shared tiny-model builders)."""

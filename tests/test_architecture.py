@@ -1,0 +1,53 @@
+"""The dependency rules of docs/design.md, checked on the source and in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "edge_time"
+
+FORBIDDEN = {
+    # device side: no training code, no torch/transformers at module level or anywhere
+    "runtime": ("torch", "transformers", "edge_time.distill", "edge_time.tasks", "edge_time.exporters",
+                "edge_time.modeling", "edge_time.cli", "edge_time.profiler"),
+    "exporters": ("edge_time.cli",),
+    "profiler": ("edge_time.cli", "edge_time.distill", "edge_time.tasks", "edge_time.exporters"),
+    "distill": ("edge_time.tasks", "edge_time.cli"),
+    "tasks": ("edge_time.distill", "edge_time.cli"),
+    "modeling": ("edge_time.cli", "edge_time.distill"),
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("room", sorted(FORBIDDEN))
+def test_room_imports_respect_the_rules(room):
+    broken = []
+    for path in sorted((PACKAGE / room).rglob("*.py")):
+        for name in imports_of(path):
+            for banned in FORBIDDEN[room]:
+                if name == banned or name.startswith(banned + "."):
+                    if room == "runtime" and banned == "torch" and path.name == "backends.py":
+                        continue  # ExecuTorch's own Python runtime takes torch tensors (lazy import)
+                    broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert not broken, "\n".join(broken)
+
+
+def test_runtime_loads_without_torch_or_transformers():
+    code = ("import sys, edge_time.runtime, edge_time.runtime.predict, edge_time.runtime.decode;"
+            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

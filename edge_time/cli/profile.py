@@ -1,0 +1,137 @@
+"""`edge-time profile`: time bundles on this machine, a phone (adb) or a board (ssh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+PROFILE_EPILOG = """\b
+Examples:
+  edge-time profile out/minilm-onnx --device local --runs 200
+  edge-time profile out/minilm-et out/minilm-tflite --device adb:R58M123 --duration 20 --cooldown 30
+  edge-time profile out/minilm-onnx --device ssh://pi@raspberrypi.local --threads 4 --pin-cores 0,1,2,3
+  edge-time profile compare profile-a/report.json profile-b/report.json
+
+\b
+Phones: airplane mode, screen on at fixed brightness, and USB power CUT (a power-switching hub,
+or adb over Wi-Fi) for energy figures; `--battery-unplug` only fools batterystats, the charger
+still feeds the battery. See docs/profiling.md.
+"""
+
+
+class _DefaultRun(click.Group):
+    """`edge-time profile BUNDLE...` means `edge-time profile run BUNDLE...`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultRun, epilog=PROFILE_EPILOG)
+def profile() -> None:
+    """Measure bundles on the device they are for: load time, first inference, latency
+    p50/p90/p99, throughput, peak memory, CPU frequency/thermal state and energy per inference.
+
+    `edge-time profile BUNDLE... [OPTIONS]` is short for `edge-time profile run BUNDLE...`.
+    """
+
+
+@profile.command("run", epilog=PROFILE_EPILOG)
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--device", default="local", show_default=True, help="local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]")
+@click.option("--threads", type=int, default=0, show_default=True, help="Runtime threads; 0 = the runtime's default.")
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--seq-len", type=int, default=128, show_default=True,
+              help="Tokens per sequence (a fixed-shape bundle uses the smallest bucket that holds it).")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs after the first inference.")
+@click.option("--runs", type=int, default=100, show_default=True, help="Timed runs.")
+@click.option("--duration", type=float, default=None, help="Time for this many seconds instead of --runs.")
+@click.option("--cooldown", type=float, default=0.0, show_default=True, help="Seconds to rest between bundles.")
+@click.option("--wait-cool", type=float, default=0.0, show_default=True,
+              help="When the device starts throttled, wait up to this many seconds for it to cool.")
+@click.option("--pin-cores", default="", help="Pin the runner to these CPUs, e.g. 4,5,6,7 (local and ssh).")
+@click.option("--power", default="auto", show_default=True,
+              help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
+@click.option("--sample-period", type=float, default=0.05, show_default=True, help="Seconds between power samples.")
+@click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
+@click.option("--timeout", type=float, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
+@click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
+@click.option("--ssh-accept-new", is_flag=True, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
+@click.option("--remote-python", default="python3", show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
+@click.option("--remote-dir", default="/tmp/edge_time", show_default=True, help="ssh: working folder on the board.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
+              show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
+def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
+        sample_period, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
+    """Profile BUNDLES on --device and write a report into --out."""
+    from edge_time.profiler import RunConfig, open_target
+    from edge_time.profiler import profile as run_profile
+
+    config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
+                       cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
+                       sample_period_s=sample_period, timeout_s=timeout, battery_unplug=battery_unplug)
+    config.validate()
+    target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,
+                         accept_new_host=ssh_accept_new)
+    report = run_profile(list(bundles), target, config, out_dir, say=lambda m: click.echo(m, err=True))
+    _print_rows(report["runs"], report["device"]["id"])
+    click.echo(f"report: {out_dir / 'report.html'} (JSON, CSV beside it)")
+
+
+def _print_rows(runs: list[dict], device: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge_time.profiler.report import row
+
+    table = Table(title=f"edge-time profile on {device}")
+    for name in ("bundle", "p50 ms", "p90 ms", "p99 ms", "seq/s", "peak MB", "mJ/inf", "status"):
+        table.add_column(name, justify="left" if name == "bundle" else "right", overflow="fold")
+    for run_ in runs:
+        r = row(run_, device)
+        table.add_row(r["bundle"], _num(r["p50_ms"]), _num(r["p90_ms"]), _num(r["p99_ms"]), _num(r["sequences_per_s"]),
+                      _num(r["peak_memory_kb"] / 1024 if r["peak_memory_kb"] else None),
+                      _num(r["joules_per_inference"] * 1000 if r["joules_per_inference"] is not None else None),
+                      r["status"])
+    Console(stderr=False).print(table)
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+@profile.command("compare")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write one HTML page comparing all runs into this folder.")
+def compare_command(reports, out_dir) -> None:
+    """Print the runs of REPORTS (report.json files or their folders) side by side, with ratios
+    to the first run: latency x0.5 = twice as fast, throughput x2.0 = twice the sequences/s."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge_time.profiler.report import COMPARE_COLUMNS, compare, load_report, render_html
+
+    rows, ratios = compare(list(reports))
+    table = Table(title=f"compared to {rows[0]['bundle']} @ {rows[0]['device']}")
+    table.add_column("bundle @ device", overflow="fold")
+    for _, title in COMPARE_COLUMNS:
+        table.add_column(title, justify="right")
+    for r, ratio in zip(rows, ratios):
+        cells = []
+        for key, _ in COMPARE_COLUMNS:
+            cell = _num(r[key])
+            if ratio[key] is not None and r is not rows[0]:
+                cell += f" (x{ratio[key]:.2f})"
+            cells.append(cell)
+        table.add_row(f"{r['bundle']} @ {r['device']}", *cells)
+    Console().print(table)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "compare.html").write_text(render_html([load_report(p) for p in reports]), encoding="utf-8")
+        click.echo(f"comparison: {out_dir / 'compare.html'}")
+
+
+COMMANDS = [profile]

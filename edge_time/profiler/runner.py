@@ -1,0 +1,162 @@
+"""On-device timing loop: load a bundle, time it, write the device result JSON.
+
+Runs where the bundle runs: in a subprocess on the host (``--device local``), on a board over ssh
+(copied there with edge_time's pure-Python device side: bundle, errors, runtime), and as the
+stand-in for the Android app in the loopback tests. Imports nothing but the standard library,
+numpy and ``edge_time.runtime``, so a Raspberry Pi needs only numpy, ``tokenizers`` and the
+target's runtime wheel.
+
+    python runner.py --bundle DIR --out result.json --warmup 10 --runs 100 --seq-len 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+
+FILLER = "the quick brown fox jumps over the lazy dog while a small encoder runs on the phone"
+
+
+def _rss_kb() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _device_info() -> dict:
+    model = platform.node()
+    try:  # Raspberry Pi and most ARM boards name themselves here
+        with open("/proc/device-tree/model", "rb") as handle:
+            model = handle.read().rstrip(b"\0").decode("utf-8", "replace")
+    except OSError:
+        pass
+    return {"model": model, "os": platform.platform(), "abi": platform.machine(), "cores": os.cpu_count() or 1}
+
+
+def build_inputs(model, batch: int, seq_len: int) -> tuple[dict, int]:
+    """Exactly ``batch`` x ``seq_len`` real tokens (filler text, truncated, ending in [SEP]).
+
+    A fixed-shape bundle runs at its bucket, so ``seq_len`` becomes the smallest bucket that
+    holds it; the length actually timed is returned."""
+    import numpy as np
+
+    bucket = model.bucket_for(seq_len)
+    seq_len = bucket or seq_len
+    if seq_len > model.manifest.max_length:
+        raise ValueError(f"--seq-len {seq_len} exceeds the bundle's max_length {model.manifest.max_length}")
+    text = " ".join([FILLER] * (seq_len // 4 + 2))
+    enc = model.text_encoder.encode([text] * batch, None)
+    ids = enc.input_ids[:, :seq_len].copy()
+    if ids.shape[1] < seq_len:
+        raise ValueError(f"the tokenizer produced only {ids.shape[1]} tokens; cannot build {seq_len}")
+    info = model.manifest.tokenizer
+    if info.sep_id is not None:
+        ids[:, -1] = info.sep_id
+    arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+              "position_ids": np.broadcast_to(np.arange(seq_len, dtype=np.int64) + model.text_encoder.position_offset,
+                                              ids.shape).copy()}
+    for spec in model.manifest.inputs:  # token_type_ids and the like
+        arrays.setdefault(spec.name, np.zeros(ids.shape, dtype=spec.dtype))
+    return arrays, seq_len
+
+
+def _write_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def _stop(signum, frame):  # a SIGTERM mid-run still leaves the runs done so far
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from edge_time import __version__
+    from edge_time.runtime import load_bundle
+
+    result = {
+        "schema": "edge-time/device-run", "schema_version": 1, "runner": args.runner_name,
+        "runner_version": __version__, "status": "error", "error": None,
+        "bundle": {"path": args.bundle, "target": "onnx", "quantization": "none", "manifest_sha256": "0" * 64},
+        "device": _device_info(),
+        "config": {"threads": args.threads, "batch": args.batch, "seq_len": args.seq_len,
+                   "warmup": args.warmup, "runs": args.runs, "duration_s": args.duration},
+        "load_ms": 0.0, "first_inference_ms": 0.0, "latencies_ms": [], "peak_memory_kb": None,
+        "rss_before_load_kb": _rss_kb(),
+    }
+    latencies = result["latencies_ms"]
+    try:
+        if args.pin_cores:
+            os.sched_setaffinity(0, {int(c) for c in args.pin_cores.split(",")})
+        with open(os.path.join(args.bundle, "manifest.json"), "rb") as handle:
+            sha = hashlib.sha256(handle.read()).hexdigest()
+        started = time.perf_counter()
+        model = load_bundle(args.bundle, threads=args.threads or None)
+        inputs, seq_len = build_inputs(model, args.batch, args.seq_len)
+        model.prepare(seq_len)  # the runtime session is part of loading, not of the first inference
+        result["load_ms"] = (time.perf_counter() - started) * 1000
+        manifest = model.manifest
+        result["bundle"] = {"path": args.bundle, "target": manifest.target, "quantization": manifest.quantization,
+                            "task": manifest.task, "manifest_sha256": sha}
+        result["config"]["seq_len"] = seq_len
+        started = time.perf_counter()
+        model.run(inputs)
+        result["first_inference_ms"] = (time.perf_counter() - started) * 1000
+        for _ in range(args.warmup):
+            model.run(inputs)
+        result["started_at_ms"] = int(time.time() * 1000)
+        deadline = time.perf_counter() + args.duration if args.duration else None
+        while (len(latencies) < args.runs) if deadline is None else (time.perf_counter() < deadline or not latencies):
+            started = time.perf_counter()
+            model.run(inputs)
+            latencies.append((time.perf_counter() - started) * 1000)
+        result["finished_at_ms"] = int(time.time() * 1000)
+        result["status"] = "ok"
+    except (Exception, KeyboardInterrupt) as exc:  # written into the result, not lost
+        result["finished_at_ms"] = int(time.time() * 1000)
+        result["status"] = "partial" if latencies else "error"
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["peak_memory_kb"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Time one edge-time bundle and write the device result JSON.")
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--threads", type=int, default=0, help="0 = the runtime's default")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=None, help="time for this many seconds instead of --runs")
+    parser.add_argument("--pin-cores", default="", help="comma-separated CPU ids, e.g. 4,5,6,7")
+    parser.add_argument("--runner-name", default="python-runtime")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    result = run(args)
+    _write_atomic(args.out, result)
+    if result["error"]:
+        print(f"runner: {result['error']}", file=sys.stderr)
+    return 0 if result["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

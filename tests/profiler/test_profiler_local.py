@@ -1,0 +1,133 @@
+"""`edge-time profile --device local` end to end (real runner subprocess, real ONNX Runtime),
+report files and `profile compare`."""
+
+import csv
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from edge_time.bundle import BundleError
+from edge_time.cli.profile import profile as profile_cli
+from edge_time.profiler import ProfileError, RunConfig, compare, load_report, open_target, profile
+from edge_time.profiler.local import LocalTarget
+
+
+def test_cli_profiles_an_odd_named_bundle_and_writes_every_report_file(odd_bundle, tmp_path):
+    out = tmp_path / "out dir"
+    result = CliRunner().invoke(profile_cli, [str(odd_bundle), "--device", "local", "--runs", "30", "--warmup", "2",
+                                              "--seq-len", "16", "--batch", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = load_report(out / "report.json")  # validates against report.schema.json
+    run = report["runs"][0]
+    assert report["status"] == "ok" and run["status"] == "ok"
+    assert run["bundle"]["name"] == odd_bundle.name
+    assert run["latency"]["count"] == 30 and 0 < run["latency"]["p50_ms"] <= run["latency"]["p99_ms"]
+    assert run["config"]["seq_len"] == 16 and run["config"]["batch"] == 2
+    assert run["throughput"]["tokens_per_s"] == pytest.approx(run["throughput"]["sequences_per_s"] * 16)
+    assert run["memory"]["peak_kb"] > run["memory"]["rss_before_load_kb"] > 0
+    assert run["load_ms"] > 0 and run["first_inference_ms"] > 0
+    assert run["energy"]["available"] is False and run["energy"]["reason"]
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert rows[0]["bundle"] == odd_bundle.name and float(rows[0]["p50_ms"]) == pytest.approx(run["latency"]["p50_ms"])
+    assert len((out / "latencies.csv").read_text().splitlines()) == 31
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<script" not in page
+    assert not list(tmp_path.rglob("INJECTED")) and not list(odd_bundle.parent.rglob("INJECTED"))
+
+
+def test_duration_mode_and_local_battery_sampler(tiny_bundle, tmp_path):
+    """--duration runs for a time, and a battery-style sensor (here a folder of sysfs-like files)
+    is sampled by the real /bin/sh loop, stamped with the same clock as the runner."""
+    supply = tmp_path / "supply 'x'; touch INJECTED"
+    supply.mkdir()
+    (supply / "current_now").write_text("-250000\n")
+    (supply / "voltage_now").write_text("4000000\n")
+    (supply / "status").write_text("Discharging\n")
+    config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"battery:{supply}", baseline_min_s=0.5)
+    report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
+    run = report["runs"][0]
+    assert run["config"]["duration_s"] == 0.6 and run["latency"]["count"] > 10
+    energy = run["energy"]
+    assert energy["available"], energy
+    assert energy["run_mean_w"] == pytest.approx(1.0) and energy["idle_mean_w"] == pytest.approx(1.0)
+    assert abs(energy["joules_per_inference"]) < 1e-6  # constant power: nothing above idle
+    assert run["power_trace"]["window_s"][1] - run["power_trace"]["window_s"][0] == pytest.approx(energy["window_s"])
+    assert not list(tmp_path.rglob("INJECTED"))
+
+
+def test_rapl_style_counter_is_sampled_and_differentiated(tiny_bundle, tmp_path):
+    """A package energy counter (µJ, wrapping) advanced by a thread at 5 W, read by the sh sampler."""
+    import threading
+    import time
+
+    rapl = tmp_path / "intel-rapl:0"
+    rapl.mkdir()
+    (rapl / "max_energy_range_uj").write_text("2000000\n")
+    stop = threading.Event()
+
+    def tick():
+        start = time.monotonic()
+        while not stop.is_set():
+            value = int((time.monotonic() - start) * 5_000_000) % 2_000_000  # wraps every 0.4 s
+            (rapl / ".e").write_text(f"{value}\n")
+            (rapl / ".e").replace(rapl / "energy_uj")
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"rapl:{rapl}", baseline_min_s=0.5,
+                           sample_period_s=0.05)
+        report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
+    finally:
+        stop.set()
+        thread.join()
+    energy = report["runs"][0]["energy"]
+    assert energy["available"], energy
+    assert energy["idle_mean_w"] == pytest.approx(5.0, rel=0.2)
+
+
+def test_bad_sequence_length_is_an_error_entry_not_a_crash(tiny_bundle, tmp_path):
+    report = profile([tiny_bundle], LocalTarget(), RunConfig(runs=3, seq_len=4096), tmp_path / "out")
+    run = report["runs"][0]
+    assert report["status"] == "partial" and run["status"] == "error"
+    assert "max_length" in run["error"]
+
+
+def test_invalid_options_fail_before_running(tiny_bundle, tmp_path):
+    for bad in (RunConfig(runs=0), RunConfig(duration_s=-1), RunConfig(pin_cores="0;rm"), RunConfig(batch=0)):
+        with pytest.raises(ProfileError):
+            profile([tiny_bundle], LocalTarget(), bad, tmp_path / "out")
+    with pytest.raises(ProfileError, match="not understood"):
+        open_target("usb:1234")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle, tampered)
+    with open(tampered / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match="sha256"):
+        profile([tampered], LocalTarget(), RunConfig(runs=1), tmp_path / "out")
+    assert not (tmp_path / "out" / "report.json").exists()
+    result = CliRunner().invoke(profile_cli, [str(tiny_bundle), "--runs", "0", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+
+
+def test_compare_prints_ratios(tiny_bundle, tmp_path):
+    a = profile([tiny_bundle], LocalTarget(), RunConfig(runs=20, seq_len=8), tmp_path / "a")
+    b = profile([tiny_bundle], LocalTarget(), RunConfig(runs=20, seq_len=64, batch=4), tmp_path / "b")
+    rows, ratios = compare([tmp_path / "a" / "report.json", tmp_path / "b"])
+    assert ratios[0]["p50_ms"] == pytest.approx(1.0)
+    assert ratios[1]["p50_ms"] == pytest.approx(b["runs"][0]["latency"]["p50_ms"] / a["runs"][0]["latency"]["p50_ms"])
+    result = CliRunner().invoke(profile_cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json"),
+                                              "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert "(x" in result.output and (tmp_path / "cmp" / "compare.html").stat().st_size > 1000
+    (tmp_path / "junk.json").write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(ProfileError, match="not an edge-time profile report"):
+        compare([tmp_path / "junk.json"])
+
+
+def test_pin_cores_pins_the_runner(tiny_bundle, tmp_path):
+    report = profile([tiny_bundle], LocalTarget(), RunConfig(runs=5, seq_len=8, pin_cores="0"), tmp_path / "out")
+    assert report["runs"][0]["status"] == "ok"

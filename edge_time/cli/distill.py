@@ -1,0 +1,78 @@
+"""`edge-time distill`: a thin click layer over ``edge_time.distill.distill(DistillConfig(...))``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("distill")
+@click.option("--teacher", required=True, help="Teacher: Hugging Face folder or hub id (BERT, RoBERTa/XLM-R, "
+              "ELECTRA, E5, DeBERTa-v2/v3).")
+@click.option("--corpus", required=True, multiple=True, help="Text (one document per line), JSONL or Parquet "
+              "file, .gz ok; or hf:NAME[:CONFIG[:SPLIT]]. Repeat for several.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (HF model + run state).")
+@click.option("--size", type=click.Choice(["xs", "s", "m"]), default="s", show_default=True,
+              help="Student preset: xs=256/4L/4H, s=384/6L/12H, m=768/6L/12H (hidden/layers/heads).")
+@click.option("--hidden", type=int, help="Override the preset's hidden size.")
+@click.option("--layers", type=int, help="Override the preset's layer count.")
+@click.option("--heads", type=int, help="Override the preset's attention heads (must divide hidden).")
+@click.option("--ffn", type=int, help="Override the FFN size (default 4 x hidden).")
+@click.option("--teacher-layer", type=int, help="Teacher layer to distil, 1-based [default: min(12, layers)].")
+@click.option("--relation-heads", type=int, help="Relation heads A_r [default: 64 for hidden>=1024, 48 for "
+              ">=768, else the teacher's heads].")
+@click.option("--relations", default="qq,kk,vv", show_default=True,
+              help="Comma-separated relations with optional weights, e.g. qq,kk,vv:0.5 or qk,vv.")
+@click.option("--dropout", type=float, default=0.1, show_default=True, help="Student dropout.")
+@click.option("--max-length", type=int, default=512, show_default=True, help="Chunk length in tokens (long "
+              "documents are split, not truncated).")
+@click.option("--pack/--no-pack", "pack_documents", default=False, show_default=True,
+              help="Concatenate consecutive short documents into full --max-length chunks (less padding).")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Global batch (all processes).")
+@click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps.")
+@click.option("--max-steps", type=int, default=10_000, show_default=True)
+@click.option("--lr", type=float, default=6e-4, show_default=True)
+@click.option("--warmup-steps", type=int, help="Warmup steps [default: 2% of --max-steps].")
+@click.option("--weight-decay", type=float, default=0.01, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--valid", multiple=True, help="Held-out text files [default: a slice of the corpus].")
+@click.option("--valid-fraction", type=float, default=0.01, show_default=True)
+@click.option("--save-every", type=int, default=500, show_default=True, help="Validate + checkpoint interval.")
+@click.option("--log-every", type=int, default=10, show_default=True)
+@click.option("--trim/--no-trim", "trim_vocab", default=True, show_default=True,
+              help="Trim the vocabulary to the corpus (WordPiece/Unigram).")
+@click.option("--vocab-coverage", type=float, default=1.0, show_default=True,
+              help="Keep the most frequent entries covering this share of corpus tokens.")
+@click.option("--max-vocab", type=int, help="At most this many vocabulary entries.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field / Parquet column.")
+@click.option("--max-documents", type=int, help="Read at most this many documents per source.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Delete an existing run in --out and start over.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow the teacher's own modelling code.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def distill_command(corpus, valid, relations, size, quiet, **options):
+    """Distil a tiny BERT student from a (multilingual) teacher with MiniLMv2 attention relations.
+
+    \b
+    Examples:
+      edge-time distill --teacher ./e5-small --corpus cs.txt --size s --out cs-s
+      edge-time distill --teacher xlm-roberta-large --teacher-layer 12 --relation-heads 64 \\
+          --corpus cs.jsonl.gz --size m --max-steps 200000 --out cs-m
+      edge-time distill ... --out cs-s --resume        # continue after a crash
+    \b
+    Several processes (DDP; GPUs, or CPUs with gloo):
+      accelerate launch --num_processes 4 -m edge_time.cli distill --teacher ... --out cs-s
+      torchrun --nproc-per-node 4 -m edge_time.cli distill --teacher ... --out cs-s
+
+    The output folder loads with AutoModel/AutoTokenizer and holds the trimmed tokenizer,
+    distill_config.json, metrics.jsonl, a model card (README.md) and run/ (checkpoints).
+    """
+    from edge_time.distill import DistillConfig, distill
+
+    custom = all(options[k] for k in ("hidden", "layers", "heads"))
+    config = DistillConfig(corpus=list(corpus), valid=list(valid) or None, size=None if custom else size,
+                           relations=[r for r in relations.split(",") if r.strip()], progress=not quiet, **options)
+    result = distill(config)
+    click.echo(f"student written to {result}")
+
+
+COMMANDS = [distill_command]

@@ -1,0 +1,507 @@
+"""The distillation recipe, top to bottom: ``distill(DistillConfig(...))``.
+
+1. check the configuration (before anything is written), 2. tokenize the corpus with the teacher
+tokenizer into chunks and trim the vocabulary, 3. build the frozen teacher (cut after layer L)
+and the random BERT student, 4. train with accelerate (one CPU, DDP over GPUs/nodes, bf16
+autocast on CUDA), validating and checkpointing every ``save_every`` steps, 5. write the best
+student as a Hugging Face folder with the trimmed tokenizer, config and model card.
+
+Run folder (``out``): the final model files, ``distill_config.json``, ``metrics.jsonl``,
+``README.md`` (model card), ``loss_curve.png`` and ``run/`` (data cache, trimmed tokenizer,
+checkpoints) which ``resume=True`` continues from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge_time.distill import checkpoint as ckpt
+from edge_time.distill.card import write_card
+from edge_time.distill.data import (SampleOrder, collate, corpus_fingerprint, load_chunks, save_chunks,
+                                    split_validation, tokenize_corpus)
+from edge_time.distill.loss import DEFAULT_BLOCK_ELEMENTS, Relation, relation_loss
+from edge_time.distill.student import build_student, freeze_unused_top, resolve_size
+from edge_time.distill.teachers import ProjectionCapture, load_teacher, qkv_modules
+from edge_time.distill.vocab import identity_vocab, model_kind, tokenizer_from_json, trim_tokenizer
+from edge_time.errors import EdgeTimeError
+
+CONFIG_NAME = "distill_config.json"
+# Fields that may change between a run and its --resume.
+RESUMABLE_CHANGES = {"max_steps", "save_every", "log_every", "resume", "overwrite", "progress"}
+
+
+class DistillError(EdgeTimeError):
+    """A distillation setting or run folder that cannot be used; the message names the fix."""
+
+
+@dataclass
+class DistillConfig:
+    teacher: str  # HF folder or hub id
+    corpus: list[str]  # text / JSONL / Parquet files (.gz ok) or hf:NAME[:CONFIG[:SPLIT]]
+    out: str
+    size: str | None = "s"  # xs / s / m; hidden/layers/heads/ffn override it
+    hidden: int | None = None
+    layers: int | None = None
+    heads: int | None = None
+    ffn: int | None = None
+    teacher_layer: int | None = None  # 1-based; default min(12, teacher layers)
+    relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads
+    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])
+    dropout: float = 0.1  # student hidden + attention dropout (BERT's default)
+    max_length: int = 512
+    pack_documents: bool = False  # concatenate short documents into full-length chunks
+    batch_size: int = 256  # global: across processes and accumulation steps
+    grad_accum: int = 1
+    max_steps: int = 10_000
+    lr: float = 6e-4
+    warmup_steps: int | None = None  # default 2% of max_steps (the paper: 4k of 200k)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    seed: int = 0
+    valid: list[str] | None = None  # held-out files; default: a slice of the corpus
+    valid_fraction: float = 0.01
+    max_valid_chunks: int = 256
+    save_every: int = 500  # validate + checkpoint interval (steps)
+    log_every: int = 10
+    trim_vocab: bool = True
+    vocab_coverage: float = 1.0
+    max_vocab: int | None = None
+    min_count: int = 1
+    text_field: str = "text"
+    max_documents: int | None = None
+    block_elements: int = DEFAULT_BLOCK_ELEMENTS
+    resume: bool = False
+    overwrite: bool = False
+    trust_remote_code: bool = False
+    progress: bool = True
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- 1. checks and folders
+
+def check_config(config: DistillConfig):
+    """Everything that can be checked without loading models; returns (size, relations)."""
+    size = resolve_size(config.size, config.hidden, config.layers, config.heads, config.ffn)
+    try:
+        relations = tuple(Relation.parse(r) for r in config.relations)
+    except ValueError as exc:
+        raise DistillError(str(exc)) from exc
+    if not config.corpus:
+        raise DistillError("no corpus given; pass --corpus FILE (text, JSONL or Parquet)")
+    for name in ("batch_size", "grad_accum", "max_steps", "save_every", "log_every", "max_length"):
+        if getattr(config, name) < 1:
+            raise DistillError(f"{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
+    if config.max_length > 4096:
+        raise DistillError(f"--max-length {config.max_length} is larger than 4096; students use absolute positions")
+    return size, relations
+
+
+def prepare_out_dir(config: DistillConfig) -> Path:
+    out = Path(config.out)
+    marker = out / CONFIG_NAME
+    if config.resume:
+        if not marker.is_file():
+            raise DistillError(f"--resume: {out} is not a distillation run folder (no {CONFIG_NAME}); "
+                               f"drop --resume to start a new run")
+        saved = json.loads(marker.read_text())["config"]
+        changed = sorted(k for k, v in config.to_json().items()
+                         if k not in RESUMABLE_CHANGES and json.loads(json.dumps(v)) != saved.get(k))
+        if changed:
+            raise DistillError(f"--resume with different settings ({', '.join(changed)}); use the run's original "
+                               f"settings or start a new --out")
+        return out
+    if out.exists() and any(out.iterdir()):
+        if not config.overwrite:
+            raise DistillError(f"output {out} already exists; pass --resume to continue it, --overwrite to "
+                               f"start over, or choose another --out")
+        if not marker.is_file():
+            raise DistillError(f"--overwrite refuses to delete {out}: it is not a distillation run folder")
+        shutil.rmtree(out)
+    return out
+
+
+def default_relation_heads(teacher_hidden: int, teacher_heads: int) -> int:
+    return 64 if teacher_hidden >= 1024 else 48 if teacher_hidden >= 768 else teacher_heads
+
+
+# ---------------------------------------------------------------- 2. data and vocabulary
+
+def prepare_data(config: DistillConfig, tokenizer, run: Path, accelerator, log):
+    """Chunks (teacher ids), validation chunks and the trimmed vocabulary, cached in ``run``."""
+    tok_json = tokenizer.backend_tokenizer.to_str()
+    sources = list(config.corpus) + list(config.valid or [])
+    knobs = [config.pack_documents, config.trim_vocab, config.vocab_coverage, config.max_vocab, config.min_count, config.seed,
+             config.valid_fraction, config.max_valid_chunks]
+    fingerprint = corpus_fingerprint(sources, tok_json, config.max_length, config.text_field,
+                                     config.max_documents) + "|" + "|".join(map(str, knobs))
+    data_dir = run / "data"
+    info_path = data_dir / "data.json"
+    with accelerator.main_process_first():
+        cached = info_path.is_file() and json.loads(info_path.read_text()).get("fingerprint") == fingerprint
+        if not cached and accelerator.is_main_process:
+            info = _tokenize_and_trim(config, tokenizer, tok_json, data_dir, log)
+            ckpt.write_json_atomic(info_path, {**info, "fingerprint": fingerprint})
+    info = json.loads(info_path.read_text())
+    chunks, valid = load_chunks(data_dir / "train"), load_chunks(data_dir / "valid")
+    kept = np.load(data_dir / "kept.npy")
+    to_student = np.load(data_dir / "teacher_to_student.npy")
+    return chunks, valid, kept, to_student, info
+
+
+def _tokenize_and_trim(config: DistillConfig, tokenizer, tok_json: str, data_dir: Path, log) -> dict:
+    from tqdm.auto import tqdm
+
+    backend = tokenizer.backend_tokenizer
+    bar = tqdm(desc="tokenizing corpus", unit=" docs", disable=not config.progress)
+    corpus = tokenize_corpus(list(config.corpus), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                             config.max_length, config.text_field, config.max_documents, config.pack_documents,
+                             progress=bar.update)
+    counts, chars = corpus.counts, corpus.chars
+    if config.valid:
+        valid_corpus = tokenize_corpus(list(config.valid), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                                       config.max_length, config.text_field, config.max_documents,
+                                       config.pack_documents, progress=bar.update)
+        train, valid = corpus.chunks, valid_corpus.chunks.subset(np.arange(min(len(valid_corpus.chunks),
+                                                                               config.max_valid_chunks)))
+    else:
+        train_idx, valid_idx = split_validation(len(corpus.chunks), config.valid_fraction,
+                                                config.max_valid_chunks, config.seed)
+        train, valid = corpus.chunks.subset(train_idx), corpus.chunks.subset(valid_idx)
+    bar.close()
+    teacher_json = json.loads(tok_json)
+    teacher_vocab = backend.get_vocab_size(with_added_tokens=True)
+    if config.trim_vocab:
+        trimmed = trim_tokenizer(teacher_json, counts, chars, config.vocab_coverage, config.max_vocab,
+                                 config.min_count)
+    else:
+        trimmed = identity_vocab(teacher_json, teacher_vocab)
+    save_chunks(train, data_dir / "train")
+    save_chunks(valid, data_dir / "valid")
+    np.save(data_dir / "kept.npy", trimmed.kept)
+    np.save(data_dir / "teacher_to_student.npy", trimmed.teacher_to_student)
+    save_student_tokenizer(trimmed.tokenizer_json, tokenizer, config.max_length, data_dir / "tokenizer")
+    info = {"documents": corpus.documents, "train_chunks": len(train), "valid_chunks": len(valid),
+            "train_tokens": int(train.lengths().sum()), "teacher_vocab": teacher_vocab,
+            "student_vocab": int(trimmed.size), "tokenizer_model": model_kind(teacher_json),
+            "trimmed": config.trim_vocab, "token_coverage": trimmed.token_coverage}
+    log(f"corpus: {corpus.documents} documents -> {len(train)} training chunks ({info['train_tokens']} tokens), "
+        f"{len(valid)} validation chunks; vocabulary {teacher_vocab} -> {trimmed.size} entries")
+    return info
+
+
+def save_student_tokenizer(tokenizer_json: dict, teacher_tokenizer, max_length: int, folder: Path) -> None:
+    """tokenizer.json + tokenizer_config.json that AutoTokenizer loads, with the teacher's special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
+    specials = {k: v for k, v in teacher_tokenizer.special_tokens_map.items() if isinstance(v, str)}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer_from_json(tokenizer_json),
+                                   model_max_length=max_length, **specials)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(folder)
+    config_path = folder / "tokenizer_config.json"  # the class name older transformers releases know too
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()),
+                                       "tokenizer_class": "PreTrainedTokenizerFast"}, indent=2))
+
+
+# ---------------------------------------------------------------- 3. models
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def make_optimizer(student: torch.nn.Module, config: DistillConfig):
+    """AdamW (no weight decay on biases and LayerNorms, as BERT/MiniLM) and warmup + linear decay."""
+    decay, no_decay = [], []
+    for name, param in student.named_parameters():
+        if param.requires_grad:
+            (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.lr, betas=tuple(config.betas), eps=config.eps)
+    warmup = config.warmup_steps if config.warmup_steps is not None else max(1, round(0.02 * config.max_steps))
+    total = config.max_steps
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+# ---------------------------------------------------------------- 4. training
+
+class MetricsLog:
+    """metrics.jsonl (always) and TensorBoard (when installed), written by the main process."""
+
+    def __init__(self, path: Path, enabled: bool, resume_step: int):
+        self.path, self.enabled = path, enabled
+        self.writer = None
+        if not enabled:
+            return
+        if path.is_file():  # a fresh start drops all records; a resume those written after its checkpoint
+            lines = [line for line in path.read_text().splitlines()
+                     if line.strip() and resume_step > 0 and json.loads(line)["step"] <= resume_step]
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(line + "\n" for line in lines))
+            os.replace(tmp, path)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(path.parent / "tensorboard"))
+        except ImportError:
+            self.writer = None
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Distiller:
+    """Teacher + student with their Q/K/V hooks; ``loss(batch)`` is the relation loss of one batch."""
+
+    def __init__(self, teacher, student, teacher_layer: int, relation_heads: int, relations, block_elements: int,
+                 autocast):
+        self.teacher, self.student = teacher, student
+        self.teacher_qkv = ProjectionCapture(qkv_modules(teacher, teacher_layer))
+        last = student.config.num_hidden_layers
+        attn = student.encoder.layer[last - 1].attention.self
+        self.student_qkv = ProjectionCapture({"q": attn.query, "k": attn.key, "v": attn.value})
+        self.relation_heads, self.relations, self.block_elements = relation_heads, relations, block_elements
+        self.autocast = autocast
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``model`` is the (possibly DDP-wrapped) student."""
+        mask = batch["attention_mask"]
+        with torch.no_grad(), self.autocast():
+            self.teacher_qkv.reset()
+            self.teacher(input_ids=batch["teacher_ids"], attention_mask=mask)
+        with self.autocast():
+            self.student_qkv.reset()
+            model(input_ids=batch["student_ids"], attention_mask=mask)
+        return relation_loss(self.student_qkv.take(), self.teacher_qkv.take(), mask, self.relation_heads,
+                             self.relations, self.block_elements)
+
+
+def validate(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
+    """Mean per-example relation loss over the validation chunks (sharded over processes)."""
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    indices = np.arange(len(valid))[accelerator.process_index::accelerator.num_processes]
+    with torch.no_grad():
+        for start in range(0, len(indices), micro):
+            part = indices[start:start + micro]
+            batch = {k: v.to(accelerator.device) for k, v in collate(valid, part, pad_id, to_student).items()}
+            total[0] += distiller.loss(model, batch).double() * len(part)
+            total[1] += len(part)
+    model.train()
+    total = accelerator.reduce(total, "sum")
+    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+
+
+def distill(config: DistillConfig) -> Path:
+    """Run (or resume) a distillation; returns the output folder, a Hugging Face model folder."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    from edge_time.modeling.spec import resolve_model_dir
+
+    # ---- 1. configuration, folders
+    size, relations = check_config(config)
+    if not config.progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    cuda = torch.cuda.is_available()
+    # Several processes without CUDA: tell accelerate to use CPU DDP (gloo); otherwise it sees one process.
+    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no",
+                              cpu=not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if config.batch_size % (world * config.grad_accum):
+        raise DistillError(f"--batch-size {config.batch_size} is not divisible by processes x --grad-accum "
+                           f"({world} x {config.grad_accum}); choose a multiple")
+    micro = config.batch_size // (world * config.grad_accum)
+    teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
+    out = prepare_out_dir(config) if accelerator.is_main_process else Path(config.out)
+    accelerator.wait_for_everyone()
+    run = out / "run"
+    log = accelerator.print if config.progress else (lambda *a, **k: None)
+
+    # ---- 2. tokenizer, data, vocabulary
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(teacher_dir, trust_remote_code=config.trust_remote_code)
+    except Exception as exc:
+        raise DistillError(f"{teacher_dir}: cannot load its tokenizer ({type(exc).__name__}); the teacher folder "
+                           f"needs tokenizer.json") from exc
+    if not getattr(tokenizer, "is_fast", False) or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise DistillError(f"{teacher_dir}: the tokenizer needs a tokenizer.json with CLS and SEP tokens")
+    teacher_pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    teacher, teacher_layer = load_teacher(teacher_dir, config.teacher_layer,
+                                          torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+                                          config.trust_remote_code)
+    teacher_positions = int(getattr(teacher.config, "max_position_embeddings", config.max_length))
+    if teacher.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        teacher_positions -= teacher_pad + 1  # RoBERTa numbers positions from pad_id + 1
+    if config.max_length > teacher_positions and teacher.config.model_type != "deberta-v2":
+        raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
+                           f"lower it")
+    teacher_hidden = qkv_modules(teacher, teacher_layer)["q"].out_features
+    relation_heads = config.relation_heads or default_relation_heads(teacher_hidden,
+                                                                     teacher.config.num_attention_heads)
+    for who, hidden in (("teacher", teacher_hidden), ("student", size.hidden)):
+        if hidden % relation_heads:
+            raise DistillError(f"{relation_heads} relation heads do not divide the {who} hidden size {hidden}; "
+                               f"pass --relation-heads that divides both {teacher_hidden} and {size.hidden}")
+    chunks, valid, kept, to_student, data_info = prepare_data(config, tokenizer, run, accelerator, log)
+    pad_id = teacher_pad
+    student_pad = int(to_student[teacher_pad])
+
+    # ---- 3. models
+    student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout)
+    frozen = freeze_unused_top(student)
+    params_full_vocab = count_params(student) + (data_info["teacher_vocab"] - len(kept)) * size.hidden
+    optimizer, scheduler = make_optimizer(student, config)
+    if accelerator.is_main_process:
+        ckpt.write_json_atomic(out / CONFIG_NAME, {
+            "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
+            "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
+            "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
+            "student_params": count_params(student), "student_params_untrimmed": params_full_vocab,
+            "embedding_params": len(kept) * size.hidden,
+            "embedding_params_untrimmed": data_info["teacher_vocab"] * size.hidden,
+            "frozen_top_parameters": frozen, "processes": world})
+
+    # ---- resume
+    checkpoints = run / "checkpoints"
+    state = {"samples_seen": 0, "best_valid": None, "best_step": None, "processes": world}
+    start_step = 0
+    if config.resume and ckpt.read_pointer(checkpoints).get("last"):
+        state = ckpt.load_checkpoint(checkpoints, student, optimizer, scheduler, rank)
+        if state["processes"] != world:
+            raise DistillError(f"--resume with {world} processes, but the checkpoint was written by "
+                               f"{state['processes']}; resume with the same number of processes")
+        start_step = state.pop("step")
+        log(f"resuming from step {start_step}")
+
+    model, optimizer = accelerator.prepare(student, optimizer)
+    teacher.to(accelerator.device)
+    distiller = Distiller(teacher, accelerator.unwrap_model(model), teacher_layer, relation_heads, relations,
+                          config.block_elements, accelerator.autocast)
+    order = SampleOrder(len(chunks), config.seed)
+    metrics = MetricsLog(out / "metrics.jsonl", accelerator.is_main_process, start_step)
+    bar = tqdm(total=config.max_steps, initial=start_step, desc="distilling", unit="step",
+               disable=not (config.progress and accelerator.is_main_process))
+    window_tokens, window_start = torch.zeros((), device=accelerator.device), time.perf_counter()
+    postfix: dict[str, str] = {}
+    model.train()
+
+    # ---- 4. train
+    if start_step == 0 and len(valid):  # the untrained student's validation loss starts the curve
+        metrics.write({"step": 0, "valid_loss": validate(distiller, model, valid, pad_id, to_student, micro,
+                                                         accelerator)})
+    for step in range(start_step, config.max_steps):
+        step_loss = torch.zeros((), device=accelerator.device)
+        for m in range(config.grad_accum):
+            first = state["samples_seen"] + m * micro * world + rank * micro
+            batch = collate(chunks, order.indices(first, micro), pad_id, to_student)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            sync = contextlib.nullcontext() if m == config.grad_accum - 1 else accelerator.no_sync(model)
+            with sync:
+                loss = distiller.loss(model, batch)
+                accelerator.backward(loss / config.grad_accum)
+            step_loss += loss.detach() / config.grad_accum
+            window_tokens += batch["attention_mask"].sum()
+        accelerator.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["samples_seen"] += config.batch_size
+        done = step + 1
+
+        if done % config.log_every == 0 or done == config.max_steps:
+            loss_value = float(accelerator.reduce(step_loss, "mean"))
+            tokens = float(accelerator.reduce(window_tokens, "sum"))  # real tokens, all processes
+            elapsed = time.perf_counter() - window_start
+            record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
+                      "tokens_per_s": tokens / max(elapsed, 1e-9)}
+            metrics.write(record)
+            postfix.update(loss=f"{loss_value:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            bar.set_postfix(postfix)
+            window_tokens.zero_()
+            window_start = time.perf_counter()
+        if done % config.save_every == 0 or done == config.max_steps:
+            pause = time.perf_counter()  # validation and saving do not count against throughput
+            valid_loss = validate(distiller, model, valid, pad_id, to_student, micro, accelerator) \
+                if len(valid) else None
+            improved = valid_loss is not None and (state["best_valid"] is None or valid_loss < state["best_valid"])
+            if improved:
+                state["best_valid"], state["best_step"] = valid_loss, done
+            if valid_loss is not None:
+                metrics.write({"step": done, "valid_loss": valid_loss})
+                postfix["valid"] = f"{valid_loss:.4f}"
+                bar.set_postfix(postfix)
+            best = ckpt.student_state(accelerator.unwrap_model(model)) if improved else None
+            ckpt.save_checkpoint(checkpoints, done, accelerator.unwrap_model(model), optimizer, scheduler, state,
+                                 accelerator, best)
+            window_start += time.perf_counter() - pause
+        bar.update(1)
+    bar.close()
+    metrics.close()
+
+    # ---- 5. the Hugging Face folder (best validated weights)
+    if accelerator.is_main_process:
+        from safetensors.torch import load_file
+
+        final = accelerator.unwrap_model(model)
+        best_path = ckpt.best_weights_path(checkpoints)
+        if best_path is not None:
+            final.load_state_dict(load_file(str(best_path)))
+        write_model_folder(out, final, run / "data" / "tokenizer", state)
+        write_card(out, json.loads((out / CONFIG_NAME).read_text()), state)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def write_model_folder(out: Path, student, tokenizer_dir: Path, state: dict) -> None:
+    """save_pretrained + tokenizer files into ``out``, staged in a temp folder; config.json lands last."""
+    tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
+    try:
+        for param in student.parameters():
+            param.requires_grad_(True)
+        student.save_pretrained(tmp)
+        for item in tokenizer_dir.iterdir():
+            shutil.copy2(item, tmp / item.name)
+        names = sorted(p.name for p in tmp.iterdir())
+        for name in [n for n in names if n != "config.json"] + ["config.json"]:
+            (tmp / name).chmod(0o644)
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ckpt.write_json_atomic(out / "distill_result.json", {
+        "best_step": state.get("best_step"), "best_valid_loss": state.get("best_valid"),
+        "samples_seen": state.get("samples_seen")})

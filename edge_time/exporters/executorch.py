@@ -1,8 +1,12 @@
 """ExecuTorch: torch.export -> optional PT2E int8 (XNNPACK quantizer) -> XNNPACK lowering -> .pte.
 
-Dynamic batch and sequence length are kept. The export-friendly encoder form
-(edge_time.modeling.encoder) keeps LayerNorm, mask and attention inside ops the XNNPACK delegate
-takes, which is what makes the .pte fast (see docs/export.md and docs/benchmarks.md).
+Dynamic batch and sequence length are kept. Before export the encoder is rewritten by
+:func:`edge_time.modeling.encoder.xnnpack_form` (one linear per attention head, 3-D ``bmm``,
+LayerNorm means as one-column linears): under dynamic shapes XNNPACK's partitioner rejects the
+reshapes, 4-D matmuls and 3-D ``mean.dim`` of the plain form, which then split the graph into
+~70 delegate calls with slow portable kernels between them. In the rewritten form everything
+after the embedding lookup is one delegate call (docs/export_performance.md). Int8 modes also
+store the word-embedding table as int8 rows (``quantized_decomposed::embedding_byte``).
 """
 
 from __future__ import annotations
@@ -11,10 +15,24 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
 from edge_time.bundle import GraphFile
 from edge_time.exporters.base import ExportError, ExportOptions, Target, dynamic_shapes_for, trace_example
+from edge_time.modeling.encoder import RowMean, RowMeanLayerNorm, xnnpack_form
 from edge_time.modeling.spec import ExportSpec
+
+# Kept in fp32 under int8 quantization: the LayerNorm arithmetic (its one-column mean linears
+# would otherwise be quantized like weights, and variance needs full precision).
+FP32_MODULES = (RowMeanLayerNorm, RowMean)
+
+
+def _in_fp32_module(node: torch.fx.Node) -> bool:
+    names = {f"{t.__module__}.{t.__qualname__}" for t in FP32_MODULES}
+    for _, module_type in node.meta.get("nn_module_stack", {}).values():
+        if (module_type if isinstance(module_type, str) else f"{module_type.__module__}.{module_type.__qualname__}") in names:
+            return True
+    return False
 
 
 def _quantizer(dynamic: bool):
@@ -31,7 +49,37 @@ def _quantizer(dynamic: bool):
         def transform_for_annotation(self, model):
             return model
 
-    return MaskSafeQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    quantizer = MaskSafeQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    return quantizer.set_filter_function(lambda node: not _in_fp32_module(node))
+
+
+class Int8Embedding(nn.Module):
+    """An embedding table stored as int8 rows with one fp32 scale per row (symmetric).
+
+    Lowers to ``quantized_decomposed::embedding_byte``, which dequantizes only the looked-up rows
+    at run time; the runtime needs ``import executorch.kernels.quantized`` for its kernel.
+    """
+
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        weight = embedding.weight.detach().float()
+        scales = weight.abs().amax(dim=1).clamp(min=1e-8) / 127.0
+        self.register_buffer("weight", torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scales", scales)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized_decomposed.embedding_byte.default(self.weight, self.scales, None, -127, 127, ids)
+
+
+def int8_word_embeddings(module: nn.Module) -> nn.Module:
+    """Swap every ``word_embeddings`` table (the big one: vocab x hidden) for :class:`Int8Embedding`."""
+    import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401  registers embedding_byte
+
+    for parent in list(module.modules()):
+        child = getattr(parent, "word_embeddings", None)
+        if isinstance(child, nn.Embedding):
+            parent.word_embeddings = Int8Embedding(child)
+    return module
 
 
 class HalfPrecision(torch.nn.Module):
@@ -45,6 +93,14 @@ class HalfPrecision(torch.nn.Module):
         return tuple(o.float() for o in self.module(*inputs))
 
 
+def lower(program: torch.export.ExportedProgram):
+    """XNNPACK lowering (``to_edge_transform_and_lower``); the edge program, before to_executorch."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+
+
 class ExecutorchTarget(Target):
     name = "executorch"
     quantizations = ("none", "fp16", "int8-dynamic", "int8-static")
@@ -53,24 +109,16 @@ class ExecutorchTarget(Target):
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-
         example = trace_example(spec)
         dynamic = dynamic_shapes_for(spec)
-        module = spec.module
         try:
+            module = self.prepare_module(spec, options, example, dynamic, progress)
             if options.quantize == "fp16":
-                import copy
-
-                module = HalfPrecision(copy.deepcopy(spec.module)).eval()
                 dynamic = (dynamic,)  # HalfPrecision takes the inputs as one *args tuple
-            if options.quantize.startswith("int8"):
-                module = self._quantize(module, spec, options, example, dynamic, progress)
             progress("torch.export (dynamic batch and sequence)")
             program = torch.export.export(module, example, dynamic_shapes=dynamic)
             progress("lowering to XNNPACK (to_edge_transform_and_lower)")
-            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+            lowered = lower(program).to_executorch()
         except ExportError:
             raise
         except Exception as exc:
@@ -78,11 +126,23 @@ class ExecutorchTarget(Target):
         (stage / "model.pte").write_bytes(lowered.buffer)
         return [GraphFile(file="model.pte")]
 
+    def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress) -> nn.Module:
+        """The module that gets exported: XNNPACK form, then fp16 or int8 as asked."""
+        progress("rewriting the encoder for the XNNPACK delegate (per-head linears, linear LayerNorm means)")
+        module = xnnpack_form(spec.module).eval()
+        if options.quantize == "fp16":
+            return HalfPrecision(module).eval()
+        if options.quantize.startswith("int8"):
+            module = int8_word_embeddings(module)
+            return self._quantize(module, spec, options, example, dynamic, progress)
+        return module
+
     def _quantize(self, module, spec: ExportSpec, options: ExportOptions, example, dynamic, progress):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
         is_dynamic = options.quantize == "int8-dynamic"
-        progress(f"PT2E {options.quantize} quantization (XNNPACK quantizer, per-channel int8 weights)")
+        progress(f"PT2E {options.quantize} quantization (XNNPACK quantizer, per-channel int8 weights, "
+                 f"int8 word embeddings)")
         graph = torch.export.export(module, example, dynamic_shapes=dynamic).module()
         prepared = prepare_pt2e(graph, _quantizer(dynamic=is_dynamic))
         texts = options.calibration_texts if not is_dynamic else options.parity_texts[:2]
@@ -90,3 +150,24 @@ class ExecutorchTarget(Target):
             for start in range(0, len(texts), 8):
                 prepared(*spec.example(texts[start:start + 8]))
         return convert_pt2e(prepared)
+
+
+def delegation_report(edge_program) -> dict:
+    """What the XNNPACK delegate took: number of delegate calls and the ops left outside it.
+
+    ``edge_program``: the result of :func:`lower` (an EdgeProgramManager). Symbolic-size reads and
+    tuple indexing are bookkeeping, not kernels, and are not counted.
+    """
+    from collections import Counter
+
+    graph = edge_program.exported_program().graph_module.graph
+    calls, outside = 0, Counter()
+    for node in graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = getattr(node.target, "__name__", str(node.target))
+        if name == "executorch_call_delegate":
+            calls += 1
+        elif name not in ("getitem", "sym_size.int", "mul", "add", "sub", "floordiv"):
+            outside[name] += 1
+    return {"delegate_calls": calls, "outside_ops": dict(outside)}

@@ -6,10 +6,19 @@ standalone ``tflite-runtime`` cannot run. This module computes the same function
 ops: a precomputed additive mask, fixed position offsets, and matmul attention. Outputs equal
 the HF model's on every real (non-padding) token of right-padded input; parity checks prove it
 for each export.
+
+:func:`xnnpack_form` rewrites it once more for ExecuTorch's XNNPACK delegate, whose partitioner
+(executorch 1.5) rejects three things the plain form needs under dynamic batch and sequence:
+reshapes with more than one symbolic dim (the head split), ``mean.dim`` on anything but 4-D
+inputs (LayerNorm), and 4-D matmuls (lowered to ``expand`` + reshape + ``bmm``). There, each
+head gets its own linear and 3-D ``bmm``, and LayerNorm means become one-column linears, so
+the whole encoder after the embedding lookup runs as a single delegate call
+(docs/export_performance.md).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -50,6 +59,56 @@ class LayerNorm(nn.Module):
         return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
+class RowMean(nn.Module):
+    """Mean over the last axis as a one-column linear (fp32, kept out of int8 quantization).
+
+    XNNPACK takes ``mean.dim`` only for 4-D inputs averaged over axes 2-3, and the rank change
+    back to 3-D would be a reshape with two symbolic dims, which it rejects too.
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.register_buffer("weight", torch.full((1, width), 1.0 / width), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+class RowMeanLayerNorm(nn.Module):
+    """LayerNorm whose two means are :class:`RowMean` linears: all of it lowers to XNNPACK."""
+
+    def __init__(self, norm: nn.Module):
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+        self.mean = RowMean(norm.weight.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centered = x - self.mean(x)
+        return centered * torch.rsqrt(self.mean(centered * centered) + self.eps) * self.weight + self.bias
+
+
+def _head_linears(linear: nn.Linear, num_heads: int, head_dim: int, scale: float = 1.0) -> nn.ModuleList:
+    """One (in -> head_dim) linear per head, cut from a (in -> heads * head_dim) linear."""
+    heads = nn.ModuleList()
+    for h in range(num_heads):
+        rows = slice(h * head_dim, (h + 1) * head_dim)
+        head = nn.Linear(linear.in_features, head_dim, bias=linear.bias is not None)
+        with torch.no_grad():
+            head.weight.copy_(linear.weight[rows] * scale)
+            if linear.bias is not None:
+                head.bias.copy_(linear.bias[rows] * scale)
+        heads.append(head)
+    return heads
+
+
+def _activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    if name == "relu":
+        return F.relu(x)
+    if name == "gelu":
+        return F.gelu(x)
+    return F.gelu(x, approximate="tanh")
+
+
 class EdgeLayer(nn.Module):
     def __init__(self, layer: nn.Module, num_heads: int, act: str, decompose_norm: bool):
         super().__init__()
@@ -80,14 +139,33 @@ class EdgeLayer(nn.Module):
         probs = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) + additive_mask, dim=-1)
         context = torch.matmul(probs, v).transpose(1, 2).reshape(b, s, d)
         hidden = self.norm1(self.attn_out(context) + hidden)
-        inner = self.ffn_in(hidden)
-        if self.act == "relu":
-            inner = F.relu(inner)
-        elif self.act == "gelu":
-            inner = F.gelu(inner)
-        else:
-            inner = F.gelu(inner, approximate="tanh")
-        return self.norm2(self.ffn_out(inner) + hidden)
+        return self.norm2(self.ffn_out(_activation(self.act, self.ffn_in(hidden))) + hidden)
+
+
+class SplitHeadLayer(nn.Module):
+    """An :class:`EdgeLayer` with one linear per head and 3-D ``bmm`` attention: no reshapes.
+
+    Takes the additive mask as (batch, 1, seq). The 1/sqrt(head_dim) scale is folded into the
+    query weights.
+    """
+
+    def __init__(self, layer: EdgeLayer):
+        super().__init__()
+        n, width = layer.num_heads, layer.head_dim
+        self.query = _head_linears(layer.query, n, width, layer.scale)
+        self.key = _head_linears(layer.key, n, width)
+        self.value = _head_linears(layer.value, n, width)
+        self.attn_out, self.ffn_in, self.ffn_out = layer.attn_out, layer.ffn_in, layer.ffn_out
+        self.norm1, self.norm2 = RowMeanLayerNorm(layer.norm1), RowMeanLayerNorm(layer.norm2)
+        self.act = layer.act
+
+    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+        heads = []
+        for query, key, value in zip(self.query, self.key, self.value):
+            scores = torch.bmm(query(hidden), key(hidden).transpose(1, 2)) + additive_mask
+            heads.append(torch.bmm(torch.softmax(scores, dim=-1), value(hidden)))
+        hidden = self.norm1(self.attn_out(torch.cat(heads, dim=-1)) + hidden)
+        return self.norm2(self.ffn_out(_activation(self.act, self.ffn_in(hidden))) + hidden)
 
 
 class EdgeEncoder(nn.Module):
@@ -123,9 +201,13 @@ class EdgeEncoder(nn.Module):
         self.all_layers = all_layers
         self.explicit_positions = explicit_positions
         self.hidden_size = cfg.hidden_size
+        self.split_heads = False  # set by xnnpack_form: layers take a (batch, 1, seq) mask
 
     def additive_mask(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return ((1.0 - attention_mask.to(dtype)) * MASK_VALUE)[:, None, None, :]
+        # Rank first, arithmetic second: the (non-trailing) unsqueeze stays outside XNNPACK, and
+        # an op outside between two delegated ones would split the delegate in two.
+        mask = attention_mask[:, None, :] if self.split_heads else attention_mask[:, None, None, :]
+        return (1.0 - mask.to(dtype)) * MASK_VALUE
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 position_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -142,3 +224,17 @@ class EdgeEncoder(nn.Module):
             hidden = layer(hidden, mask)
             states.append(hidden)
         return torch.stack(states) if self.all_layers else hidden
+
+
+def xnnpack_form(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose :class:`EdgeEncoder` s lower to (nearly) one XNNPACK delegate.
+
+    Same function, different ops (see the module docstring); only embedding lookups, position
+    ids and the mask stay outside. Modules without an EdgeEncoder come back as a plain copy.
+    """
+    module = copy.deepcopy(module)
+    for encoder in [m for m in module.modules() if isinstance(m, EdgeEncoder)]:
+        encoder.embed_norm = RowMeanLayerNorm(encoder.embed_norm)
+        encoder.layers = nn.ModuleList(SplitHeadLayer(layer) for layer in encoder.layers)
+        encoder.split_heads = True
+    return module

@@ -74,6 +74,18 @@ class TfliteRunner:
         return [self.interpreter.get_tensor(d["index"]).copy() for d in self.output_details]
 
 
+def _size_executorch_threadpool(threads: int) -> None:
+    """XNNPACK runs on ExecuTorch's own process-wide threadpool, sized to the core count at start;
+    torch.set_num_threads does not reach it."""
+    try:
+        from executorch.extension.pybindings.portable_lib import (_threadpool_get_thread_count,
+                                                                  _unsafe_reset_threadpool)
+    except ImportError:  # a build without the threadpool API
+        return
+    if _threadpool_get_thread_count() != threads:
+        _unsafe_reset_threadpool(threads)
+
+
 class ExecutorchRunner:
     def __init__(self, path: Path, manifest: Manifest, threads: int | None):
         import torch
@@ -86,6 +98,7 @@ class ExecutorchRunner:
                 pass
         if threads:
             torch.set_num_threads(threads)
+            _size_executorch_threadpool(threads)
         self._torch = torch
         self.method = Runtime.get().load_program(str(path)).load_method("forward")
         self.specs = manifest.inputs

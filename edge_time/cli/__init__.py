@@ -40,9 +40,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edge_time.cli import distill, e2e, export, profile, tasks
+    from edge_time.cli import distill, export, profile, tasks
 
-    for module in (export, distill, tasks, profile, e2e):
+    for module in (distill, tasks, export, profile):
         for command in module.COMMANDS:
             main.add_command(command)
 

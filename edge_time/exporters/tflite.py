@@ -93,8 +93,9 @@ class TfliteTarget(Target):
                     raise ExportError(f"no calibration text fits the {seq_len}-token bucket; add shorter lines")
                 for text in fitting:
                     inputs = spec.make_inputs([text], seq_len)
-                    samples.append({f"args_{i}": inputs[n].numpy().astype(np.int32)
-                                    for i, n in enumerate(spec.input_names)})
+                    arrays = (inputs[n].numpy() for n in spec.input_names)  # ids int32 like the graph
+                    samples.append({f"args_{i}": a.astype(np.int32) if a.dtype.kind == "i" else a
+                                    for i, a in enumerate(arrays)})
                 result = q.calibrate({"serving_default": samples})
                 q.quantize(result).export_model(str(dst), overwrite=True)
             else:

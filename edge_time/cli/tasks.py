@@ -1,0 +1,128 @@
+"""`edge-time finetune | evaluate | predict`: thin click layers over ``edge_time.tasks``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("finetune")
+@click.option("--task", type=click.Choice(["ud", "ner", "cls", "qa"]), required=True,
+              help="ud: CoNLL-U tags, lemmas, trees; ner: CoNLL BIO; cls: JSONL {text,label}; qa: SQuAD JSON.")
+@click.option("--model", required=True, help="Encoder: HF folder (a distilled student or a teacher) or hub id.")
+@click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Training file.")
+@click.option("--dev", "dev_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Dev file: scored after every epoch; the best checkpoint is kept.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Task model folder to write.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--max-steps", type=int, help="Stop after this many steps (overrides --epochs).")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Sentences/examples per step.")
+@click.option("--lr", type=float, default=5e-5, show_default=True, help="Encoder learning rate.")
+@click.option("--head-lr", type=float, default=1e-3, show_default=True, help="Head learning rate.")
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--patience", type=int, default=3, show_default=True,
+              help="Stop after this many dev evaluations without improvement.")
+@click.option("--eval-every", type=int, help="Steps between dev evaluations [default: one epoch].")
+@click.option("--max-length", type=int, default=512, show_default=True, help="Subword tokens per sentence.")
+@click.option("--max-train-examples", type=int, help="Use only the first N training examples (quick runs).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--freeze-embeddings", is_flag=True, help="Do not update the word embedding matrix: several times "
+              "faster steps for large-vocabulary encoders (XLM-R: 250k x hidden).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (only once a checkpoint is ready).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_size, lr, head_lr, label_smoothing,
+             patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, overwrite, quiet) -> None:
+    """Fine-tune an encoder for a pipeline task; keep the best dev checkpoint in --out.
+
+    \b
+    Examples:
+      edge-time finetune --task ud --model out/cs-student \\
+          --train cs_pud-train.conllu --dev cs_pud-dev.conllu --out out/cs-ud
+      edge-time finetune --task ner --model minilm/ --train train.conll --dev dev.conll \\
+          --out out/ner --epochs 5
+    The folder holds the HF encoder, edge_time_task.json and head.safetensors; export it with
+    `edge-time export --model out/cs-ud --target onnx`.
+    """
+    from edge_time.tasks.train import FinetuneConfig
+    from edge_time.tasks.train import finetune as run
+
+    result = run(FinetuneConfig(task=task, model=Path(model), train=Path(train_path), dev=Path(dev_path),
+                                out=Path(out), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                                learning_rate=lr, head_learning_rate=head_lr, label_smoothing=label_smoothing,
+                                patience=patience, eval_every=eval_every, max_length=max_length,
+                                max_train_examples=max_train_examples, seed=seed, freeze_embeddings=freeze_embeddings,
+                                overwrite=overwrite,
+                                progress=not quiet))
+    click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,
+                           "train_seconds": round(result.train_seconds, 1),
+                           "train_words_per_second": round(result.train_words_per_second, 1),
+                           "dev": result.best_scores}, indent=2))
+
+
+@click.command("evaluate")
+@click.option("--model", help="Task model folder written by `edge-time finetune`.")
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--threads", type=int, help="CPU threads.")
+def evaluate(model, bundle, data, batch_size, threads) -> None:
+    """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
+
+    \b
+    Examples:
+      edge-time evaluate --model out/cs-ud --data cs_pud-dev.conllu
+      edge-time evaluate --bundle out/cs-ud-onnx --data cs_pud-dev.conllu
+    """
+    from edge_time.errors import EdgeTimeError
+    from edge_time.tasks.api import evaluate as run
+
+    if bool(model) == bool(bundle):
+        raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")
+    result = run(model or bundle, data, batch_size=batch_size, threads=threads)
+    click.echo(json.dumps({"scores": result.scores, "sentences": result.sentences, "words": result.words,
+                           "seconds": round(result.seconds, 3),
+                           "words_per_second": round(result.words_per_second, 1)}, indent=2))
+
+
+@click.command("predict")
+@click.option("--model", help="Task model folder written by `edge-time finetune`.")
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="Input file: .conllu / .conll / .jsonl / .json by task, else one text per line.")
+@click.option("--text", multiple=True, help="Raw text to predict for (repeatable), instead of --input.")
+@click.option("--pretokenized", is_flag=True, help="Text lines are space-separated words (else a simple "
+              "word/punctuation tokenizer splits them).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (CoNLL-U for UD, JSONL otherwise); "
+              "stdout when omitted.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--threads", type=int, help="CPU threads.")
+def predict(model, bundle, input_path, text, pretokenized, out, batch_size, threads) -> None:
+    """Tag, parse, label or answer with a task model or an exported bundle.
+
+    \b
+    Examples:
+      edge-time predict --model out/cs-ud --text "Praha je hlavní město České republiky."
+      edge-time predict --bundle out/cs-ud-onnx --input dev.conllu --out dev.pred.conllu
+      edge-time predict --bundle out/ner-onnx --input tweets.txt --pretokenized
+    """
+    from edge_time.errors import EdgeTimeError
+    from edge_time.tasks.api import load_predictor, predict_file, predict_texts, write_atomic
+
+    if bool(model) == bool(bundle):
+        raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")
+    if bool(input_path) == bool(text):
+        raise EdgeTimeError("pass exactly one of --input FILE or --text TEXT")
+    if input_path:
+        result = predict_file(model or bundle, input_path, out, pretokenized, batch_size, threads)
+    else:
+        result = predict_texts(load_predictor(model or bundle, batch_size, threads), list(text), pretokenized)
+        if out:
+            write_atomic(Path(out), result)
+    if not out:
+        click.echo(result, nl=False)
+
+
+COMMANDS = [finetune, evaluate, predict]

@@ -1,0 +1,289 @@
+"""Task predictions from scores: build a task's graph inputs, run, decode (numpy + tokenizers only).
+
+One :class:`TaskPredictor` serves both sides: ``TaskPredictor.from_bundle`` runs an exported
+bundle (ONNX / LiteRT / ExecuTorch), and ``edge_time.tasks`` wraps a PyTorch task model in the
+same class, so bundle and PyTorch predictions go through identical input building and decoding.
+
+    >>> from edge_time.runtime import load_bundle
+    >>> from edge_time.runtime.predict import TaskPredictor
+    >>> tagger = TaskPredictor.from_bundle(load_bundle("out/cs-ud-onnx"))
+    >>> tagger.parse([["Praha", "je", "město", "."]])[0].heads
+    [3, 3, 0, 3]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from edge_time.errors import EdgeTimeError
+from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree
+from edge_time.runtime.tokenize import Encoded, TextEncoder
+
+WORD_TASKS = ("ud", "ner")
+UD_OUTPUTS = ("upos", "xpos", "feats", "lemma_rule", "arc", "deprel")
+
+
+def word_inputs(word_ids: list[list[int | None]], n_words: list[int], pooling: str, root_row: bool,
+                width: int | None = None) -> dict[str, np.ndarray]:
+    """The word-level graph inputs built from a batch's token -> word map.
+
+    ``word_pool`` (batch, words, seq) float32: row w averages the subword vectors of word w
+    (``pooling="mean"``) or picks its first subword (``"first"``); with ``root_row`` row 0 is
+    the first ([CLS]/<s>) token, the parser's artificial root, and word i sits in row i + 1.
+    ``word_mask`` (batch, words) int64 marks real rows (root included). ``width`` pads the
+    words axis (fixed-shape buckets use width = seq).
+    """
+    if pooling not in ("mean", "first"):
+        raise ValueError(f"pooling {pooling!r} is not 'mean' or 'first'")
+    batch, seq = len(word_ids), len(word_ids[0]) if word_ids else 0
+    offset = 1 if root_row else 0
+    needed = max([n + offset for n in n_words] + [1])
+    width = needed if width is None else width
+    if needed > width:
+        raise ValueError(f"{needed - offset} words do not fit a words axis of {width}")
+    pool = np.zeros((batch, width, seq), dtype=np.float32)
+    mask = np.zeros((batch, width), dtype=np.int64)
+    for b, ids in enumerate(word_ids):
+        if root_row:
+            pool[b, 0, 0] = 1.0
+        mask[b, : n_words[b] + offset] = 1
+        for t, w in enumerate(ids):
+            if w is None or w >= n_words[b]:
+                continue
+            row = w + offset
+            if pooling == "first" and pool[b, row].any():
+                continue
+            pool[b, row, t] = 1.0
+        if pooling == "mean":
+            counts = pool[b].sum(axis=1, keepdims=True)
+            np.divide(pool[b], counts, out=pool[b], where=counts > 0)
+    return {"word_pool": pool, "word_mask": mask}
+
+
+def encode_pairs(text_encoder: TextEncoder, questions: list[str], contexts: list[str],
+                 seq_len: int | None = None) -> tuple[Encoded, list[list[int | None]]]:
+    """Encode (question, context) pairs, truncating the context; also returns each token's sequence id."""
+    encodings = text_encoder.tokenizer.encode_batch(list(zip(questions, contexts)))
+    longest = max(len(e.ids) for e in encodings)
+    width = longest if seq_len is None else seq_len
+    if longest > width:
+        raise ValueError(f"{longest} tokens do not fit a sequence length of {width}")
+    info = text_encoder.info
+    ids = np.full((len(encodings), width), info.pad_id, dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        ids[row, : len(enc.ids)] = enc.ids
+        mask[row, : len(enc.ids)] = 1
+    positions = np.broadcast_to(np.arange(width, dtype=np.int64) + text_encoder.position_offset, ids.shape).copy()
+    pad = lambda values, fill: list(values) + [fill] * (width - len(values))  # noqa: E731
+    encoded = Encoded(ids, mask, positions, [pad(e.word_ids, None) for e in encodings],
+                      [pad(e.offsets, (0, 0)) for e in encodings])
+    return encoded, [pad(e.sequence_ids, None) for e in encodings]
+
+
+@dataclass
+class UDParse:
+    words: list[str]
+    lemmas: list[str]
+    upos: list[str]
+    xpos: list[str]
+    feats: list[str]
+    heads: list[int]
+    deprels: list[str]
+
+
+@dataclass
+class Entity:
+    type: str
+    start: int  # first word
+    end: int  # last word (inclusive)
+    text: str
+
+
+@dataclass
+class NERResult:
+    words: list[str]
+    tags: list[str]
+    entities: list[Entity]
+
+
+@dataclass
+class ClassResult:
+    label: str
+    scores: dict[str, float]
+
+
+@dataclass
+class Answer:
+    text: str
+    start: int  # character offset in the context
+    end: int
+    score: float
+
+
+def to_jsonable(result: Any) -> dict[str, Any]:
+    return asdict(result)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class TaskPredictor:
+    """Inputs -> scores -> predictions for one task model, whatever runs the graph.
+
+    ``run`` maps named numpy inputs to named numpy outputs; ``bucket_for(seq_len)`` returns the
+    fixed length a graph needs (None when shapes are dynamic).
+    """
+
+    def __init__(self, task: str, labels: dict[str, list[str]], task_config: dict[str, Any],
+                 text_encoder: TextEncoder, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                 bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = 32):
+        self.task, self.labels, self.config = task, labels, task_config
+        self.text_encoder, self._run, self.bucket_for = text_encoder, run, bucket_for
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_bundle(cls, bundle, batch_size: int = 32) -> "TaskPredictor":
+        manifest = bundle.manifest
+        if manifest.task not in ("ud", "ner", "cls", "qa"):
+            raise EdgeTimeError(f"bundle task is {manifest.task!r}; predictions need a ud/ner/cls/qa task bundle "
+                                f"(export a folder written by `edge-time finetune`)")
+        batch_bound = manifest.axes.get("batch")
+        if batch_bound:
+            batch_size = min(batch_size, batch_bound[1])
+        return cls(manifest.task, manifest.labels, manifest.task_config, bundle.text_encoder, bundle.run,
+                   bundle.bucket_for, batch_size)
+
+    # -- input building (shared with the exporters' make_inputs through edge_time.tasks.export) --
+
+    def _fit(self, encode: Callable[[int | None], Encoded]) -> Encoded:
+        encoded = encode(None)
+        bucket = self.bucket_for(encoded.input_ids.shape[1])
+        return encoded if bucket is None or bucket == encoded.input_ids.shape[1] else encode(bucket)
+
+    def word_batch(self, sentences: list[list[str]], seq_len: int | None = None) -> dict[str, np.ndarray]:
+        for words in sentences:
+            if not words or any(not w.strip() for w in words):  # UD allows spaces inside a word ("12 000")
+                raise EdgeTimeError(f"sentence {' '.join(words)!r}: needs at least one word and no empty words")
+        if seq_len is None:
+            encoded = self._fit(lambda n: self.text_encoder.encode_words(sentences, n))
+        else:
+            encoded = self.text_encoder.encode_words(sentences, seq_len)
+        fixed = seq_len is not None or self.bucket_for(encoded.input_ids.shape[1]) is not None
+        arrays = encoded.arrays()
+        arrays.update(word_inputs(encoded.word_ids, [len(s) for s in sentences], self.config["pooling"],
+                                  bool(self.config.get("root_row")),
+                                  width=encoded.input_ids.shape[1] if fixed else None))
+        return arrays
+
+    def text_batch(self, texts: list[str], seq_len: int | None = None) -> dict[str, np.ndarray]:
+        if seq_len is not None:
+            return self.text_encoder.encode(texts, seq_len).arrays()
+        return self._fit(lambda n: self.text_encoder.encode(texts, n)).arrays()
+
+    def pair_batch(self, questions: list[str], contexts: list[str], seq_len: int | None = None):
+        if seq_len is not None:
+            return encode_pairs(self.text_encoder, questions, contexts, seq_len)
+        first, sequence_ids = encode_pairs(self.text_encoder, questions, contexts)
+        bucket = self.bucket_for(first.input_ids.shape[1])
+        if bucket is None or bucket == first.input_ids.shape[1]:
+            return first, sequence_ids
+        return encode_pairs(self.text_encoder, questions, contexts, bucket)
+
+    def _batches(self, items: list, key: Callable[[Any], int]):
+        """Length-sorted batches (less padding), yielding (original indices, items)."""
+        order = sorted(range(len(items)), key=lambda i: key(items[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            yield chunk, [items[i] for i in chunk]
+
+    # -- tasks --
+
+    def scores(self, sentences: list[list[str]]) -> dict[str, np.ndarray]:
+        """Raw graph outputs of one batch of pre-tokenized sentences (for parity checks)."""
+        return self._run(self.word_batch(sentences))
+
+    def parse(self, sentences: list[list[str]]) -> list[UDParse]:
+        self._expect("ud")
+        results: list[UDParse | None] = [None] * len(sentences)
+        for indices, batch in self._batches(sentences, len):
+            outputs = self._run(self.word_batch(batch))
+            for row, (index, words) in enumerate(zip(indices, batch)):
+                results[index] = self.decode_ud(outputs, row, words)
+        return results
+
+    def decode_ud(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> UDParse:
+        n = len(words)
+        rows = slice(1, n + 1)
+        pick = lambda name: [self.labels[name][i] for i in outputs[name][row, rows].argmax(-1)]  # noqa: E731
+        rules = pick("lemma_rule")
+        heads = decode_tree(outputs["arc"][row, : n + 1, : n + 1])
+        deprel_labels = self.labels["deprel"]
+        root_id = deprel_labels.index("root") if "root" in deprel_labels else None
+        deprels = []
+        for dep in range(1, n + 1):
+            label_scores = outputs["deprel"][row, dep, heads[dep]].astype(np.float64).copy()
+            if root_id is not None:
+                if heads[dep] == 0:
+                    label_scores[:] = -np.inf
+                    label_scores[root_id] = 0.0
+                elif len(label_scores) > 1:
+                    label_scores[root_id] = -np.inf
+            deprels.append(deprel_labels[int(label_scores.argmax())])
+        return UDParse(words=list(words), lemmas=[apply_lemma_rule(w, r) for w, r in zip(words, rules)],
+                       upos=pick("upos"), xpos=pick("xpos"), feats=pick("feats"),
+                       heads=[int(h) for h in heads[1:]], deprels=deprels)
+
+    def tag(self, sentences: list[list[str]]) -> list[NERResult]:
+        self._expect("ner")
+        results: list[NERResult | None] = [None] * len(sentences)
+        for indices, batch in self._batches(sentences, len):
+            outputs = self._run(self.word_batch(batch))
+            for row, (index, words) in enumerate(zip(indices, batch)):
+                results[index] = self.decode_ner(outputs, row, words)
+        return results
+
+    def decode_ner(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> NERResult:
+        tags = [self.labels["tags"][i] for i in outputs["tags"][row, : len(words)].argmax(-1)]
+        entities = [Entity(kind, s, e, " ".join(words[s:e + 1])) for kind, s, e in bio_spans(tags)]
+        return NERResult(list(words), tags, entities)
+
+    def classify(self, texts: list[str]) -> list[ClassResult]:
+        self._expect("cls")
+        results: list[ClassResult | None] = [None] * len(texts)
+        names = self.labels["labels"]
+        for indices, batch in self._batches(texts, len):
+            probs = _softmax(self._run(self.text_batch(batch))["logits"].astype(np.float64))
+            for row, index in enumerate(indices):
+                results[index] = ClassResult(names[int(probs[row].argmax())],
+                                             {n: round(float(p), 6) for n, p in zip(names, probs[row])})
+        return results
+
+    def answer(self, questions: list[str], contexts: list[str]) -> list[Answer]:
+        self._expect("qa")
+        max_tokens = int(self.config.get("max_answer_tokens", 30))
+        pairs = list(zip(questions, contexts))
+        results: list[Answer | None] = [None] * len(pairs)
+        for indices, batch in self._batches(pairs, lambda p: len(p[0]) + len(p[1])):
+            encoded, sequence_ids = self.pair_batch([q for q, _ in batch], [c for _, c in batch])
+            outputs = self._run(encoded.arrays())
+            for row, (index, (_, context)) in enumerate(zip(indices, batch)):
+                allowed = np.array([s == 1 for s in sequence_ids[row]])
+                if not allowed.any():
+                    results[index] = Answer("", 0, 0, -math.inf)
+                    continue
+                start, end, score = best_span(outputs["start_logits"][row].astype(np.float64),
+                                              outputs["end_logits"][row].astype(np.float64), allowed, max_tokens)
+                begin, finish = encoded.offsets[row][start][0], encoded.offsets[row][end][1]
+                results[index] = Answer(context[begin:finish], int(begin), int(finish), score)
+        return results
+
+    def _expect(self, task: str) -> None:
+        if self.task != task:
+            raise EdgeTimeError(f"this is a {self.task!r} model; it cannot run {task!r} predictions")

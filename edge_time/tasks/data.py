@@ -1,0 +1,273 @@
+"""Per-task glue for training: read files, build label sets, batch targets, losses, dev scores.
+
+Each task is one small class with the same five methods, so the fine-tuning recipe
+(:mod:`edge_time.tasks.train`) reads the same for all four tasks.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edge_time.runtime.decode import lemma_rule
+from edge_time.runtime.predict import TaskPredictor
+from edge_time.tasks import formats, metrics
+from edge_time.tasks.formats import DataError
+
+IGNORE = -100
+
+
+def _index(labels: list[str]) -> dict[str, int]:
+    return {label: i for i, label in enumerate(labels)}
+
+
+def _by_frequency(counter: collections.Counter) -> list[str]:
+    return [label for label, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+class UDTask:
+    """UPOS, XPOS, UFeats, lemma rules and labelled dependency trees from CoNLL-U."""
+
+    name = "ud"
+    main_metric = "LAS+tags"  # mean of UPOS, XPOS, UFeats, Lemmas and LAS F1
+    task_config = {"pooling": "mean", "root_row": True}
+
+    def read(self, path: Path, for_training: bool = False):
+        sentences = formats.read_conllu(path)
+        if for_training:
+            for sentence in sentences:
+                for word, line in zip(sentence.words, sentence.word_lines):
+                    if word.upos == "_" or word.deprel == "_" or word.head is None:
+                        raise DataError(f"{path}:{line}: training words need UPOS, HEAD and DEPREL (found '_'); "
+                                        f"train on a fully annotated CoNLL-U file")
+        return sentences
+
+    def build_labels(self, train) -> dict[str, list[str]]:
+        counts = {name: collections.Counter() for name in ("upos", "xpos", "feats", "lemma_rule", "deprel")}
+        for sentence in train:
+            for w in sentence.words:
+                counts["upos"][w.upos] += 1
+                counts["xpos"][w.xpos] += 1
+                counts["feats"][w.feats] += 1
+                counts["deprel"][w.deprel] += 1
+                if w.lemma != "_":
+                    counts["lemma_rule"][lemma_rule(w.form, w.lemma)] += 1
+        labels = {name: _by_frequency(counter) for name, counter in counts.items()}
+        if not labels["lemma_rule"]:
+            labels["lemma_rule"] = [lemma_rule("x", "x")]  # identity: no lemmas in the data
+        if "root" not in labels["deprel"]:
+            labels["deprel"].append("root")
+        return labels
+
+    def check_eval(self, path: Path, examples, labels) -> None:
+        """UD labels unseen in training are scored as errors, not rejected (UPOS is checked on read)."""
+
+    def words(self, example) -> list[str]:
+        return example.forms
+
+    def inputs(self, predictor: TaskPredictor, batch) -> dict[str, np.ndarray]:
+        return predictor.word_batch([s.forms for s in batch])
+
+    def targets(self, batch, arrays, labels) -> dict[str, torch.Tensor]:
+        width = arrays["word_mask"].shape[1]
+        index = {name: _index(values) for name, values in labels.items()}
+        out = {name: torch.full((len(batch), width), IGNORE, dtype=torch.long)
+               for name in ("upos", "xpos", "feats", "lemma_rule", "head", "deprel")}
+        for b, sentence in enumerate(batch):
+            for i, w in enumerate(sentence.words, start=1):
+                out["upos"][b, i] = index["upos"].get(w.upos, IGNORE)
+                out["xpos"][b, i] = index["xpos"].get(w.xpos, IGNORE)
+                out["feats"][b, i] = index["feats"].get(w.feats, IGNORE)
+                if w.lemma != "_":
+                    out["lemma_rule"][b, i] = index["lemma_rule"].get(lemma_rule(w.form, w.lemma), IGNORE)
+                out["head"][b, i] = w.head if w.head is not None else IGNORE
+                out["deprel"][b, i] = index["deprel"].get(w.deprel, IGNORE)
+        return out
+
+    def loss(self, outputs, targets, label_smoothing: float) -> torch.Tensor:
+        upos, xpos, feats, lemma, arc, deprel = outputs
+        total = 0.0
+        for scores, name in ((upos, "upos"), (xpos, "xpos"), (feats, "feats"), (lemma, "lemma_rule")):
+            total = total + F.cross_entropy(scores.flatten(0, 1), targets[name].flatten(), ignore_index=IGNORE,
+                                            label_smoothing=label_smoothing)
+        heads = targets["head"]
+        total = total + F.cross_entropy(arc.flatten(0, 1), heads.flatten(), ignore_index=IGNORE)
+        gold_head = heads.clamp(min=0)[:, :, None, None].expand(-1, -1, 1, deprel.shape[-1])
+        at_gold = deprel.gather(2, gold_head).squeeze(2)
+        rel_target = torch.where(heads == IGNORE, torch.full_like(heads, IGNORE), targets["deprel"])
+        total = total + F.cross_entropy(at_gold.flatten(0, 1), rel_target.flatten(), ignore_index=IGNORE,
+                                        label_smoothing=label_smoothing)
+        return total
+
+    def predict(self, predictor: TaskPredictor, examples):
+        return predictor.parse([s.forms for s in examples])
+
+    def apply(self, examples, predictions) -> list[formats.UDSentence]:
+        out = []
+        for sentence, parse in zip(examples, predictions):
+            words = [formats.UDWord(form, lemma, upos, xpos, feats, head, deprel) for form, lemma, upos, xpos, feats,
+                     head, deprel in zip(parse.words, parse.lemmas, parse.upos, parse.xpos, parse.feats, parse.heads,
+                                         parse.deprels)]
+            out.append(formats.UDSentence(words, sentence.tokens, sentence.line, sentence.word_lines))
+        return out
+
+    def score(self, examples, predictions) -> dict[str, float]:
+        report = metrics.ud_report(metrics.ud_scores(examples, self.apply(examples, predictions)))
+        report[self.main_metric] = round(sum(report[k] for k in ("UPOS", "XPOS", "UFeats", "Lemmas", "LAS")) / 5, 2)
+        return report
+
+
+class NERTask:
+    """BIO entity tags, one per word, predicted from the word's first subword."""
+
+    name = "ner"
+    main_metric = "f1"
+    task_config = {"pooling": "first", "root_row": False}
+
+    def read(self, path: Path, for_training: bool = False):
+        return formats.read_conll_ner(path)
+
+    def build_labels(self, train) -> dict[str, list[str]]:
+        tags = {t for s in train for t in s.tags} | {"O"}
+        types = sorted({t[2:] for t in tags if t != "O"})
+        # every B-/I- pair of a seen type, so the label set is closed under BIO
+        return {"tags": ["O"] + [f"{p}-{k}" for k in types for p in ("B", "I")]}
+
+    def check_eval(self, path: Path, examples, labels) -> None:
+        known = set(labels["tags"])
+        for sentence in examples:
+            for tag, line in zip(sentence.tags, sentence.lines):
+                if tag not in known:
+                    raise DataError(f"{path}:{line}: tag {tag!r} was not in the training data; the model knows "
+                                    f"{', '.join(sorted(known))}")
+
+    def words(self, example) -> list[str]:
+        return example.words
+
+    def inputs(self, predictor, batch):
+        return predictor.word_batch([s.words for s in batch])
+
+    def targets(self, batch, arrays, labels):
+        index = _index(labels["tags"])
+        out = torch.full(arrays["word_mask"].shape, IGNORE, dtype=torch.long)
+        for b, sentence in enumerate(batch):
+            for i, tag in enumerate(sentence.tags):
+                out[b, i] = index.get(tag, IGNORE)
+        return {"tags": out}
+
+    def loss(self, outputs, targets, label_smoothing: float):
+        return F.cross_entropy(outputs[0].flatten(0, 1), targets["tags"].flatten(), ignore_index=IGNORE)
+
+    def predict(self, predictor, examples):
+        return predictor.tag([s.words for s in examples])
+
+    def score(self, examples, predictions) -> dict[str, float]:
+        return metrics.ner_scores([s.tags for s in examples], [p.tags for p in predictions])
+
+
+class ClsTask:
+    name = "cls"
+    main_metric = "accuracy"
+    task_config = {"pooling": "mean_tokens"}
+
+    def read(self, path: Path, for_training: bool = False):
+        return formats.read_jsonl_cls(path)
+
+    def build_labels(self, train):
+        return {"labels": sorted({e.label for e in train})}
+
+    def check_eval(self, path, examples, labels):
+        known = set(labels["labels"])
+        for e in examples:
+            if e.label not in known:
+                raise DataError(f"{path}:{e.line}: label {e.label!r} was not in the training data; the model knows "
+                                f"{', '.join(sorted(known))}")
+
+    def words(self, example):
+        return example.text.split()
+
+    def inputs(self, predictor, batch):
+        return predictor.text_batch([e.text for e in batch])
+
+    def targets(self, batch, arrays, labels):
+        index = _index(labels["labels"])
+        return {"label": torch.tensor([index.get(e.label, IGNORE) for e in batch], dtype=torch.long)}
+
+    def loss(self, outputs, targets, label_smoothing: float):
+        return F.cross_entropy(outputs[0], targets["label"], ignore_index=IGNORE, label_smoothing=label_smoothing)
+
+    def predict(self, predictor, examples):
+        return predictor.classify([e.text for e in examples])
+
+    def score(self, examples, predictions):
+        return metrics.cls_scores([e.label for e in examples], [p.label for p in predictions])
+
+
+class QATask:
+    name = "qa"
+    main_metric = "f1"
+    task_config = {"max_answer_tokens": 30}
+
+    def read(self, path: Path, for_training: bool = False):
+        return formats.read_squad(path)
+
+    def build_labels(self, train):
+        return {}
+
+    def check_eval(self, path, examples, labels):
+        pass
+
+    def words(self, example):
+        return example.context.split()
+
+    def inputs(self, predictor, batch):
+        encoded, sequence_ids = predictor.pair_batch([e.question for e in batch], [e.context for e in batch])
+        arrays = encoded.arrays()
+        arrays["_offsets"], arrays["_sequence_ids"] = encoded.offsets, sequence_ids
+        return arrays
+
+    def targets(self, batch, arrays, labels):
+        starts, ends = [], []
+        for b, example in enumerate(batch):
+            text, begin = example.answers[0]
+            finish = begin + len(text)
+            start = end = IGNORE  # answer truncated away: the example teaches nothing
+            for t, (seq, (a, z)) in enumerate(zip(arrays["_sequence_ids"][b], arrays["_offsets"][b])):
+                if seq != 1 or z <= a:
+                    continue
+                if start == IGNORE and z > begin:
+                    start = t
+                if a < finish:
+                    end = t
+            if start == IGNORE or end == IGNORE or end < start:
+                start = end = IGNORE
+            starts.append(start)
+            ends.append(end)
+        return {"start": torch.tensor(starts), "end": torch.tensor(ends)}
+
+    def loss(self, outputs, targets, label_smoothing: float):
+        start, end = outputs
+        if bool((targets["start"] == IGNORE).all()):
+            return start.sum() * 0.0
+        return (F.cross_entropy(start, targets["start"], ignore_index=IGNORE)
+                + F.cross_entropy(end, targets["end"], ignore_index=IGNORE)) / 2
+
+    def predict(self, predictor, examples):
+        return predictor.answer([e.question for e in examples], [e.context for e in examples])
+
+    def score(self, examples, predictions):
+        return metrics.squad_scores([[t for t, _ in e.answers] for e in examples], [p.text for p in predictions])
+
+
+TASK_CLASSES: dict[str, Any] = {"ud": UDTask, "ner": NERTask, "cls": ClsTask, "qa": QATask}
+
+
+def get_task(name: str):
+    if name not in TASK_CLASSES:
+        raise DataError(f"unknown task {name!r}; choose one of {', '.join(TASK_CLASSES)}")
+    return TASK_CLASSES[name]()

@@ -1,0 +1,90 @@
+"""ExportSpec of a fine-tuned task model: encoder (export-friendly form) + head, scores out.
+
+``edge_time.modeling.spec.load_export_spec`` calls :func:`task_export_spec` for any folder with
+``edge_time_task.json``. The graph returns scores only; tree decoding, lemma rules and BIO
+spans run in ``edge_time.runtime`` on the device. ``make_inputs`` uses the runtime's own input
+builder (:class:`edge_time.runtime.predict.TaskPredictor`), so parity and calibration inputs
+are built exactly as the device builds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from edge_time.bundle import TensorSpec
+from edge_time.modeling.encoder import EdgeEncoder, supports
+from edge_time.modeling.spec import ExportSpec, ModelLoadError, load_tokenizer_files, weights_sha256
+from edge_time.runtime.predict import TaskPredictor, encode_pairs
+from edge_time.runtime.tokenize import TextEncoder
+from edge_time.tasks.checkpoint import load_task_model
+from edge_time.tasks.heads import HEAD_OUTPUTS, WORD_INPUTS, HFStack, task_model
+
+
+def _output_specs(task: str, labels: dict[str, list[str]]) -> list[TensorSpec]:
+    if task == "ud":
+        tags = [TensorSpec(n, "float32", ["batch", "words", len(labels[n])])
+                for n in ("upos", "xpos", "feats", "lemma_rule")]
+        return tags + [TensorSpec("arc", "float32", ["batch", "words", "words"]),
+                       TensorSpec("deprel", "float32", ["batch", "words", "words", len(labels["deprel"])])]
+    if task == "ner":
+        return [TensorSpec("tags", "float32", ["batch", "words", len(labels["tags"])])]
+    if task == "cls":
+        return [TensorSpec("logits", "float32", ["batch", len(labels["labels"])])]
+    return [TensorSpec("start_logits", "float32", ["batch", "seq"]), TensorSpec("end_logits", "float32", ["batch", "seq"])]
+
+
+def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
+                     explicit_positions: bool = False) -> ExportSpec:
+    loaded = load_task_model(model_dir)
+    spec, hf = loaded.spec, loaded.hf_model
+    edge_form = supports(hf)
+    if explicit_positions and not edge_form:
+        raise ModelLoadError(f"--compat tflite-runtime needs a BERT-family encoder, not {hf.config.model_type}")
+    encoder = EdgeEncoder(hf, all_layers=True, explicit_positions=explicit_positions) if edge_form else HFStack(hf)
+    module = task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions).eval()
+
+    info = load_tokenizer_files(model_dir, work_dir / "tokenizer")
+    offset = info.pad_id + 1 if info.position_style == "roberta" else 0
+    max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - offset)
+    text_encoder = TextEncoder(work_dir / "tokenizer" / info.file, info, max_length)
+    predictor = TaskPredictor(spec.task, spec.labels, spec.task_config, text_encoder, run=None)
+
+    names = ["input_ids", "attention_mask"] + (["position_ids"] if explicit_positions else []) + list(WORD_INPUTS[spec.task])
+    inputs = [TensorSpec(n, "int64", ["batch", "seq"]) for n in names if n not in ("word_pool", "word_mask")]
+    axes = {"batch": [1, 64], "seq": [2, max_length]}
+    if spec.task in ("ud", "ner"):
+        inputs += [TensorSpec("word_pool", "float32", ["batch", "words", "seq"]),
+                   TensorSpec("word_mask", "int64", ["batch", "words"])]
+        axes["words"] = [2 if spec.task == "ud" else 1, max_length]
+    outputs = _output_specs(spec.task, spec.labels)
+    mask_of = {"ud": "word_mask", "ner": "word_mask", "qa": "attention_mask"}.get(spec.task)
+
+    def make_inputs(texts: list[str], seq_len: int | None = None) -> dict[str, torch.Tensor]:
+        if spec.task in ("ud", "ner"):
+            arrays = predictor.word_batch([t.split() or ["."] for t in texts], seq_len)
+        elif spec.task == "cls":
+            arrays = predictor.text_batch(list(texts), seq_len)
+        else:  # QA: each text asks about itself (parity and calibration need inputs, not answers)
+            arrays = encode_pairs(text_encoder, list(texts), list(texts), seq_len)[0].arrays()
+        return {name: torch.from_numpy(arrays[name]) for name in names}
+
+    return ExportSpec(
+        module=module,
+        task=spec.task,
+        inputs=inputs,
+        outputs=outputs,
+        axes=axes,
+        tokenizer_dir=work_dir / "tokenizer",
+        tokenizer_info=info,
+        max_length=max_length,
+        source={"model": str(model_dir), "sha256": weights_sha256(Path(model_dir)),
+                "architecture": type(hf).__name__, "model_type": hf.config.model_type,
+                "export_form": "edge" if edge_form else "hf", "task": spec.task},
+        make_inputs=make_inputs,
+        labels=spec.labels,
+        task_config={**spec.task_config, "task": spec.task},
+        output_masks={name: mask_of for name in HEAD_OUTPUTS[spec.task]} if mask_of else {},
+        label_outputs=list(HEAD_OUTPUTS[spec.task]),
+    )

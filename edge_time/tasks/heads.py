@@ -1,0 +1,220 @@
+"""Task heads over an encoder's layer stack: scores only, export-friendly (no data-dependent control flow).
+
+Every head takes the (layers + 1, batch, seq, hidden) stack of hidden states. Word-level heads
+also take ``word_pool`` (batch, words, seq), a pooling matrix built outside the graph
+(:func:`edge_time.runtime.predict.word_inputs`), so subword -> word pooling is one ``bmm``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NEG = -1.0e4  # finite "minus infinity": masked arcs stay comparable after int8/fp16 export
+
+
+class LayerMix(nn.Module):
+    """A learned softmax mix over all encoder layers (one per task, as in UDPipe 2 / TiME)."""
+
+    def __init__(self, num_states: int):
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(num_states))
+
+    def forward(self, stack: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.weights, dim=0)
+        return (stack * weights[:, None, None, None]).sum(dim=0)
+
+
+class GegluMLP(nn.Module):
+    """Linear -> GEGLU -> dropout -> linear (the reference's classifier block)."""
+
+    def __init__(self, hidden: int, inner: int, out: int, dropout: float):
+        super().__init__()
+        self.gate_up = nn.Linear(hidden, 2 * inner)
+        self.out = nn.Linear(inner, out)
+        self.dropout = nn.Dropout(dropout)
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate_up = self.gate_up(x)
+        gate, up = gate_up[..., : self.inner], gate_up[..., self.inner:]
+        return self.out(self.dropout(F.gelu(gate) * up))
+
+
+def pool_words(stack_mix: torch.Tensor, word_pool: torch.Tensor) -> torch.Tensor:
+    return torch.bmm(word_pool, stack_mix)
+
+
+class UDHead(nn.Module):
+    """UPOS, XPOS, UFeats, lemma-rule classifiers and a biaffine parser over pooled words.
+
+    Row 0 of the words axis is the root (the [CLS] vector). Outputs, all (batch, words, ...):
+    upos, xpos, feats, lemma_rule class scores; ``arc[b, d, h]`` score of head h for dependent
+    d (padding heads masked); ``deprel[b, d, h, :]`` label scores of the arc h -> d.
+    """
+
+    def __init__(self, hidden: int, num_states: int, sizes: dict[str, int], mlp: int = 256, arc: int = 256,
+                 rel: int = 64, dropout: float = 0.2):
+        super().__init__()
+        self.tag_names = ("upos", "xpos", "feats", "lemma_rule")
+        self.mix = nn.ModuleDict({name: LayerMix(num_states) for name in self.tag_names + ("parse",)})
+        self.tag = nn.ModuleDict({name: GegluMLP(hidden, mlp, sizes[name], dropout) for name in self.tag_names})
+        self.arc_dep = GegluMLP(hidden, mlp, arc, dropout)
+        self.arc_head = GegluMLP(hidden, mlp, arc, dropout)
+        self.arc_bilinear = nn.Parameter(torch.zeros(arc, arc))
+        self.arc_head_bias = nn.Linear(arc, 1, bias=False)
+        self.rel_dep = GegluMLP(hidden, mlp, rel, dropout)
+        self.rel_head = GegluMLP(hidden, mlp, rel, dropout)
+        self.rel_bilinear = nn.Parameter(torch.randn(sizes["deprel"], rel, rel) * rel ** -0.5)
+        self.rel_linear = nn.Linear(2 * rel, sizes["deprel"])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor):
+        outputs = []
+        for name in self.tag_names:
+            words = self.dropout(pool_words(self.mix[name](stack), word_pool))
+            outputs.append(self.tag[name](words))
+        words = self.dropout(pool_words(self.mix["parse"](stack), word_pool))
+        dep, head = self.arc_dep(words), self.arc_head(words)
+        arc = torch.bmm(torch.matmul(dep, self.arc_bilinear), head.transpose(1, 2))
+        arc = arc + self.arc_head_bias(head).transpose(1, 2)
+        # unsqueeze the int64 mask before casting: the reshape then stays outside XNNPACK, which
+        # cannot take reshapes with two dynamic dimensions
+        head_mask = word_mask[:, None, :].to(arc.dtype)
+        arc = arc * head_mask + (1.0 - head_mask) * NEG
+        rel_dep, rel_head = self.rel_dep(words), self.rel_head(words)
+        # (b, 1, d, r) @ (1, l, r, r) @ (b, 1, r, h) -> (b, l, d, h) -> (b, d, h, l)
+        bilinear = torch.matmul(torch.matmul(rel_dep[:, None], self.rel_bilinear[None]),
+                                rel_head.transpose(1, 2)[:, None]).permute(0, 2, 3, 1)
+        w_dep, w_head = self.rel_linear.weight[:, : rel_dep.shape[-1]], self.rel_linear.weight[:, rel_dep.shape[-1]:]
+        deprel = (bilinear + torch.matmul(rel_dep, w_dep.t())[:, :, None, :]
+                  + torch.matmul(rel_head, w_head.t())[:, None, :, :] + self.rel_linear.bias)
+        deprel = deprel * word_mask[:, None, :, None].to(deprel.dtype)
+        return tuple(outputs) + (arc, deprel)
+
+
+class NERHead(nn.Module):
+    """BIO tag scores per word from its first subword (``word_pool`` picks it), layer-mixed."""
+
+    def __init__(self, hidden: int, num_states: int, num_tags: int, dropout: float = 0.1):
+        super().__init__()
+        self.mix = LayerMix(num_states)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_tags)
+
+    def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor):
+        return (self.classifier(self.dropout(pool_words(self.mix(stack), word_pool))),)
+
+
+class ClsHead(nn.Module):
+    """Sentence label scores from the masked mean of the layer-mixed token vectors."""
+
+    def __init__(self, hidden: int, num_states: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.mix = LayerMix(num_states)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = GegluMLP(hidden, hidden, num_labels, dropout)
+
+    def forward(self, stack: torch.Tensor, attention_mask: torch.Tensor):
+        mask = attention_mask.to(stack.dtype)[:, :, None]
+        mean = (self.mix(stack) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return (self.classifier(self.dropout(mean)),)
+
+
+class QAHead(nn.Module):
+    """Answer start/end scores per token (SQuAD-style extractive QA)."""
+
+    def __init__(self, hidden: int, num_states: int, dropout: float = 0.1):
+        super().__init__()
+        self.mix = LayerMix(num_states)
+        self.dropout = nn.Dropout(dropout)
+        self.span = nn.Linear(hidden, 2)
+
+    def forward(self, stack: torch.Tensor, attention_mask: torch.Tensor):
+        logits = self.span(self.dropout(self.mix(stack)))
+        mask = attention_mask.to(logits.dtype)
+        start = logits[..., 0] * mask + (1.0 - mask) * NEG
+        end = logits[..., 1] * mask + (1.0 - mask) * NEG
+        return start, end
+
+
+def build_head(task: str, hidden: int, num_states: int, labels: dict[str, list[str]], config: dict) -> nn.Module:
+    if task == "ud":
+        sizes = {name: len(values) for name, values in labels.items()}
+        return UDHead(hidden, num_states, sizes, mlp=config.get("mlp", 256), arc=config.get("arc", 256),
+                      rel=config.get("rel", 64), dropout=config.get("dropout", 0.2))
+    if task == "ner":
+        return NERHead(hidden, num_states, len(labels["tags"]), config.get("dropout", 0.1))
+    if task == "cls":
+        return ClsHead(hidden, num_states, len(labels["labels"]), config.get("dropout", 0.1))
+    if task == "qa":
+        return QAHead(hidden, num_states, config.get("dropout", 0.1))
+    raise ValueError(f"unknown task {task!r}")
+
+
+# graph inputs after input_ids, attention_mask (and position_ids in the tflite-runtime form)
+WORD_INPUTS = {"ud": ("word_pool", "word_mask"), "ner": ("word_pool", "word_mask"), "cls": (), "qa": ()}
+HEAD_OUTPUTS = {"ud": ("upos", "xpos", "feats", "lemma_rule", "arc", "deprel"), "ner": ("tags",),
+                "cls": ("logits",), "qa": ("start_logits", "end_logits")}
+
+
+class TaskModel(nn.Module):
+    """Encoder stack -> head. ``encoder(input_ids, attention_mask[, position_ids])`` returns the stack.
+
+    ``forward`` has exactly the graph's inputs as named parameters (torch.export matches dynamic
+    shapes to them), so there is one small subclass per input layout: see :func:`task_model`.
+    """
+
+    def __init__(self, task: str, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.task, self.encoder, self.head = task, encoder, head
+
+    def scores(self, input_ids, attention_mask, position_ids=None, word_pool=None, word_mask=None):
+        if position_ids is not None:
+            stack = self.encoder(input_ids, attention_mask, position_ids)
+        else:
+            stack = self.encoder(input_ids, attention_mask)
+        if self.task in ("ud", "ner"):
+            return self.head(stack, word_pool, word_mask)
+        return self.head(stack, attention_mask)
+
+
+class _TextGraph(TaskModel):
+    def forward(self, input_ids, attention_mask):
+        return self.scores(input_ids, attention_mask)
+
+
+class _TextGraphPositions(TaskModel):
+    def forward(self, input_ids, attention_mask, position_ids):
+        return self.scores(input_ids, attention_mask, position_ids)
+
+
+class _WordGraph(TaskModel):
+    def forward(self, input_ids, attention_mask, word_pool, word_mask):
+        return self.scores(input_ids, attention_mask, None, word_pool, word_mask)
+
+
+class _WordGraphPositions(TaskModel):
+    def forward(self, input_ids, attention_mask, position_ids, word_pool, word_mask):
+        return self.scores(input_ids, attention_mask, position_ids, word_pool, word_mask)
+
+
+def task_model(task: str, encoder: nn.Module, head: nn.Module, explicit_positions: bool = False) -> TaskModel:
+    """The module whose forward takes (input_ids, attention_mask[, position_ids][, word_pool, word_mask])."""
+    words = task in ("ud", "ner")
+    cls = {(False, False): _TextGraph, (False, True): _TextGraphPositions,
+           (True, False): _WordGraph, (True, True): _WordGraphPositions}[(words, explicit_positions)]
+    return cls(task, encoder, head)
+
+
+class HFStack(nn.Module):
+    """A Hugging Face encoder returning the (layers + 1, batch, seq, hidden) stack (training form)."""
+
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self.model = hf_model
+
+    def forward(self, input_ids, attention_mask, position_ids=None):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return torch.stack(out.hidden_states)

@@ -1,0 +1,67 @@
+"""Exported bundles predict exactly what the PyTorch task model predicts (UD and NER; ONNX, TFLite, ExecuTorch)."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge_time.cli import main
+from edge_time.exporters import export_model
+from edge_time.runtime import load_bundle
+from edge_time.runtime.predict import TaskPredictor
+from edge_time.tasks import evaluate, load_predictor
+from edge_time.tasks.formats import read_conll_ner, read_conllu
+
+
+@pytest.fixture(scope="module")
+def bundles(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    return {task: export_model(model=trained[task].out, target="onnx", out=root / task, quantize="none").bundle_dir
+            for task in ("ud", "ner")}
+
+
+def test_ud_bundle_predictions_equal_pytorch(bundles, trained, task_data):
+    sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
+    sentences.append(["Boris", "finds", "a", "very", "unknownword", "in", "oslo", "!"])  # out-of-grammar words
+    bundle = TaskPredictor.from_bundle(load_bundle(bundles["ud"]))
+    torch_side = load_predictor(trained["ud"].out)
+    assert bundle.parse(sentences) == torch_side.parse(sentences)
+    raw_bundle, raw_torch = bundle.scores(sentences[:3]), torch_side.scores(sentences[:3])
+    for name in ("upos", "lemma_rule", "arc", "deprel"):
+        np.testing.assert_allclose(raw_bundle[name], raw_torch[name], atol=1e-4)
+    manifest = load_bundle(bundles["ud"]).manifest
+    assert manifest.task == "ud" and manifest.task_config["root_row"] is True
+    assert manifest.labels["lemma_rule"] and "root" in manifest.labels["deprel"]
+
+
+def test_ner_bundle_predictions_and_scores_equal_pytorch(bundles, trained, task_data):
+    dev = task_data["ner"][1]
+    sentences = [s.words for s in read_conll_ner(dev)]
+    assert load_predictor(bundles["ner"]).tag(sentences) == load_predictor(trained["ner"].out).tag(sentences)
+    assert evaluate(bundles["ner"], dev).scores == evaluate(trained["ner"].out, dev).scores
+
+
+def test_cli_predict_from_bundle(bundles):
+    result = CliRunner().invoke(main, ["predict", "--bundle", str(bundles["ner"]), "--pretokenized",
+                                       "--text", "anna lives in rome"])
+    assert result.exit_code == 0, result.output
+    assert '"entities"' in result.output and '"tags"' in result.output
+
+
+def test_ud_tflite_bundle_predictions_equal_pytorch(trained, task_data, tmp_path):
+    """Fixed-shape buckets: the words axis is padded to the bucket length on both sides."""
+    bundle = export_model(model=trained["ud"].out, target="tflite", out=tmp_path / "ud-tflite", quantize="none",
+                          seq_buckets=(32,)).bundle_dir
+    sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
+    assert load_predictor(bundle).parse(sentences) == load_predictor(trained["ud"].out).parse(sentences)
+
+
+@pytest.mark.parametrize("task", ["ud", "ner"])
+def test_executorch_bundle_predictions_equal_pytorch(trained, task_data, tmp_path, task):
+    bundle = export_model(model=trained[task].out, target="executorch", out=tmp_path / f"{task}-et",
+                          quantize="none").bundle_dir
+    if task == "ud":
+        sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
+        assert load_predictor(bundle).parse(sentences) == load_predictor(trained["ud"].out).parse(sentences)
+    else:
+        sentences = [s.words for s in read_conll_ner(task_data["ner"][1])]
+        assert load_predictor(bundle).tag(sentences) == load_predictor(trained["ner"].out).tag(sentences)

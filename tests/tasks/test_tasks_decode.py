@@ -1,0 +1,118 @@
+"""Decoding outside the graph: trees, lemma rules, BIO spans, QA spans (edge_time.runtime.decode)."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from seqeval.metrics.sequence_labeling import get_entities
+
+from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, lemma_rule
+
+
+def _is_single_root_tree(heads: np.ndarray) -> bool:
+    n = len(heads) - 1
+    if heads[0] != 0 or sum(1 for h in heads[1:] if h == 0) != 1:
+        return False
+    for word in range(1, n + 1):
+        seen, node = set(), word
+        while node != 0:
+            if node in seen or not 0 <= heads[node] <= n or heads[node] == node:
+                return False
+            seen.add(node)
+            node = heads[node]
+    return True
+
+
+def _tree_score(scores, heads):
+    return sum(scores[d, heads[d]] for d in range(1, len(heads)))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_decoding_always_yields_a_single_root_tree(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 25))
+    scores = rng.normal(size=(n + 1, n + 1)) * rng.choice([0.1, 1.0, 10.0])
+    if seed % 3 == 0:  # make the root the best head of every word: the hardest case for one root
+        scores[:, 0] += 50.0
+    if seed % 5 == 0:  # masked (padding-like) entries and ties
+        scores[rng.random(scores.shape) < 0.2] = -1e4
+        scores = np.round(scores)
+    heads = decode_tree(scores)
+    assert _is_single_root_tree(heads), heads
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_decoded_tree_is_the_best_single_root_tree(seed):
+    """Against brute force over every head assignment for up to 5 words."""
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(1, 6))
+    scores = rng.normal(size=(n + 1, n + 1))
+    if seed % 2:
+        scores[:, 0] += 2.0
+    best = max((np.array((0,) + h) for h in itertools.product(range(n + 1), repeat=n)
+                if _is_single_root_tree(np.array((0,) + h))), key=lambda t: _tree_score(scores, t))
+    heads = decode_tree(scores)
+    assert _tree_score(scores, heads) == pytest.approx(_tree_score(scores, best))
+
+
+def test_decoding_breaks_a_cycle():
+    # 1 and 2 prefer each other (a cycle); 1 is the better root child
+    scores = np.full((3, 3), -5.0)
+    scores[1, 2], scores[2, 1] = 10.0, 10.0
+    scores[1, 0], scores[2, 0] = 3.0, 1.0
+    assert decode_tree(scores).tolist() == [0, 0, 1]
+
+
+def test_decoding_rejects_non_square_scores():
+    with pytest.raises(ValueError, match="square"):
+        decode_tree(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("form,lemma,rule", [
+    ("cats", "cat", "↓0;d¦-"),
+    ("Went", "go", "↓0;ago"),                 # nothing in common: absolute lemma
+    ("NASA", "NASA", "↑0;d¦"),
+    ("Praze", "Praha", "↑0¦↓1;d¦+h+a--"),     # Czech locative -> nominative, capitalised
+    ("unhappy", "happy", "↓0;d--¦"),          # prefix script
+    ("iPhone", "iPhone", "↓0¦↑1¦↓2;d¦"),      # casing script with several switches
+])
+def test_lemma_rules_match_udpipe2_form(form, lemma, rule):
+    assert lemma_rule(form, lemma) == rule
+    assert apply_lemma_rule(form, rule) == lemma
+
+
+def test_lemma_rules_generalise_and_fail_safe():
+    assert apply_lemma_rule("dogs", lemma_rule("cats", "cat")) == "dog"
+    assert apply_lemma_rule("Domy", lemma_rule("hrady", "hrad")) == "dom"
+    # a rule that removes more than the form has yields the (re-cased) form, never an exception
+    assert apply_lemma_rule("x", lemma_rule("Praze", "Praha")) == "X"
+    assert apply_lemma_rule("abc", "garbage") == "abc"
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_bio_spans_equal_seqeval_chunks(seed):
+    rng = np.random.default_rng(seed)
+    tags = [str(rng.choice(["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG"])) for _ in range(int(rng.integers(1, 15)))]
+    assert bio_spans(tags) == get_entities(tags)
+
+
+def test_bio_spans_hand_case():
+    assert bio_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-PER"]) == [
+        ("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4), ("PER", 5, 5)]
+
+
+def test_best_span_respects_order_allowed_tokens_and_length():
+    start = np.array([9.0, 0.0, 5.0, 1.0, 0.0])
+    end = np.array([9.0, 4.0, 0.0, -1.0, 3.0])
+    allowed = np.array([False, True, True, True, True])  # token 0 is the question
+    assert best_span(start, end, allowed)[:2] == (2, 4)  # 5 + 3; (2, 1) would be 9 but ends before it starts
+    assert best_span(start, end, allowed, max_answer_tokens=2)[:2] == (2, 2)  # (2, 4) spans 3 tokens; 5 + 0 wins
+
+
+def test_runtime_never_imports_torch():
+    code = ("import sys, edge_time.runtime.predict, edge_time.runtime.decode; "
+            "bad = [m for m in ('torch', 'transformers', 'edge_time.tasks') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -233,7 +233,7 @@ def xnnpack_form(module: nn.Module) -> nn.Module:
     ids and the mask stay outside. Modules without an EdgeEncoder come back as a plain copy.
     """
     module = copy.deepcopy(module)
-    for encoder in [m for m in module.modules() if isinstance(m, EdgeEncoder)]:
+    for encoder in [m for m in module.modules() if isinstance(m, EdgeEncoder) and not m.split_heads]:
         encoder.embed_norm = RowMeanLayerNorm(encoder.embed_norm)
         encoder.layers = nn.ModuleList(SplitHeadLayer(layer) for layer in encoder.layers)
         encoder.split_heads = True

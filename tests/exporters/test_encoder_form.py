@@ -97,12 +97,17 @@ def test_xnnpack_takes_the_whole_encoder(quantize, tiny_bert):
         prepared = prepare_pt2e(graph, _quantizer(dynamic=True))
         prepared(ids, mask)
         module = convert_pt2e(prepared)
+        # int8 weights for the per-head q/k/v, attention-out and FFN linears; LayerNorm means stay fp32
+        int8_weights = [n for n in module.graph.nodes if "dequantize_per_channel" in str(n.target)]
+        cfg = model.config
+        assert len(int8_weights) == cfg.num_hidden_layers * (3 * cfg.num_attention_heads + 3)
     edge = lower(torch.export.export(module, (ids, mask), dynamic_shapes=dynamic))
     report = delegation_report(edge)
     assert set(report["outside_ops"]) <= OUTSIDE_OK, report
     assert sum(report["outside_ops"].values()) <= 8, report
-    # the encoder body is one call; mask arithmetic and the embedding sum may be split off
-    assert report["delegate_calls"] <= 3, report
+    # fp32: one call. int8: the partitioner splits the embedding sum and the mask arithmetic
+    # off into two small calls of their own (measured on MiniLM too); the body stays one call.
+    assert report["delegate_calls"] <= (1 if quantize == "none" else 3), report
 
     program = edge.to_executorch().buffer  # keep a reference: the loaded program does not copy it
     method = Runtime.get().load_program(program).load_method("forward")

@@ -150,10 +150,13 @@ class Variant:
     cosine: float | None = None
     error: str | None = None
     times: dict[tuple[int, int], list[float]] = field(default_factory=dict)  # (batch, threads) -> seconds
+    graph_batch: int | None = None  # executorch --graph-batch 1
 
     @property
     def label(self) -> str:
-        return "PyTorch eager fp32" if self.target == "pytorch" else f"{self.target} {self.quantize}"
+        if self.target == "pytorch":
+            return "PyTorch eager fp32"
+        return f"{self.target} {self.quantize}" + (" (batch-1 graph)" if self.graph_batch else "")
 
     def median_ms(self, batch: int, threads: int) -> float | None:
         runs = self.times.get((batch, threads))
@@ -169,34 +172,38 @@ def export_variants(model_dir: Path, work_dir: Path, targets, quantizations, cal
     log_file = work_dir / "export_log.json"
     log = json.loads(log_file.read_text()) if log_file.is_file() else {"seconds": {}, "errors": {}}
     variants = []
-    for target in targets:
-        for quantize in quantizations:
-            variant = Variant(target, quantize, path=work_dir / f"{target}-{quantize}")
-            variants.append(variant)
-            if reuse and variant.label in log["errors"]:
-                variant.error = log["errors"][variant.label]
-                say(f"[export] {variant.label}: failed in an earlier run ({variant.error}); not retried")
-                continue
-            if reuse and (variant.path / "manifest.json").is_file():
-                say(f"[export] {variant.label}: reusing {variant.path}")
-                variant.export_s = log["seconds"].get(variant.label)
-            else:
-                say(f"[export] {variant.label} ...")
-                started = time.perf_counter()
-                try:
-                    export_model(model_dir, target, variant.path, quantize=quantize, overwrite=True,
-                                 seq_buckets=(seq,), calibration=calibration if quantize == "int8-static" else None,
-                                 progress=lambda message: say(f"    {message}"))
-                except Exception as exc:  # a failed export is a result too: report it in the table
-                    variant.error = log["errors"][variant.label] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-                    log_file.write_text(json.dumps(log, indent=1))
-                    say(f"[export] {variant.label} FAILED: {variant.error}")
-                    continue
-                variant.export_s = log["seconds"][variant.label] = time.perf_counter() - started
-                log["errors"].pop(variant.label, None)
+    plan = [(t, q, None) for t in targets for q in quantizations]
+    if "executorch" in targets and "int8-dynamic" in quantizations:
+        plan.append(("executorch", "int8-dynamic", 1))  # the batch-1 graph form (--graph-batch 1)
+    for target, quantize, graph_batch in plan:
+        suffix = "-b1" if graph_batch else ""
+        variant = Variant(target, quantize, path=work_dir / f"{target}-{quantize}{suffix}", graph_batch=graph_batch)
+        variants.append(variant)
+        if reuse and variant.label in log["errors"]:
+            variant.error = log["errors"][variant.label]
+            say(f"[export] {variant.label}: failed in an earlier run ({variant.error}); not retried")
+            continue
+        if reuse and (variant.path / "manifest.json").is_file():
+            say(f"[export] {variant.label}: reusing {variant.path}")
+            variant.export_s = log["seconds"].get(variant.label)
+        else:
+            say(f"[export] {variant.label} ...")
+            started = time.perf_counter()
+            try:
+                export_model(model_dir, target, variant.path, quantize=quantize, overwrite=True,
+                             graph_batch=graph_batch,
+                             seq_buckets=(seq,), calibration=calibration if quantize == "int8-static" else None,
+                             progress=lambda message: say(f"    {message}"))
+            except Exception as exc:  # a failed export is a result too: report it in the table
+                variant.error = log["errors"][variant.label] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
                 log_file.write_text(json.dumps(log, indent=1))
-            manifest = read_manifest(variant.path, verify=False)
-            variant.size_mb = sum((variant.path / g.file).stat().st_size for g in manifest.graphs) / 1e6
+                say(f"[export] {variant.label} FAILED: {variant.error}")
+                continue
+            variant.export_s = log["seconds"][variant.label] = time.perf_counter() - started
+            log["errors"].pop(variant.label, None)
+            log_file.write_text(json.dumps(log, indent=1))
+        manifest = read_manifest(variant.path, verify=False)
+        variant.size_mb = sum((variant.path / g.file).stat().st_size for g in manifest.graphs) / 1e6
     return variants
 
 

@@ -18,6 +18,8 @@ Examples:
   edge-time export --model runs/ner --target tflite --quantize int8-dynamic --seq-buckets 64,128
   # static int8 ONNX calibrated on in-domain text (one sentence per line)
   edge-time export --model runs/student --target onnx --quantize int8-static --calibration calib.txt
+  # the fastest ExecuTorch form on CPUs: a batch-1 graph with dynamic sequence length
+  edge-time export --target executorch --quantize int8-dynamic --graph-batch 1
   # a bundle for the Android demo app (adds test vectors for the app's own checks)
   edge-time export --model runs/ner --target executorch --quantize int8-dynamic --for-android
 """
@@ -55,11 +57,14 @@ def _buckets(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--max-abs-diff", type=float, default=None, help="Parity: maximum absolute difference.")
 @click.option("--min-label-agreement", type=float, default=None,
               help="Parity: minimum share of identical argmax labels (task models).")
+@click.option("--graph-batch", type=click.IntRange(1, 1), default=None,
+              help="executorch: export a batch-1 graph (dynamic sequence). Fewer, larger XNNPACK ops: "
+                   "faster per sequence on CPUs; larger batches then run row by row. Default: dynamic batch.")
 @click.option("--for-android", is_flag=True, help="Add the files and test vectors the Android demo app uses.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only after the new one passes parity).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default).")
 def export(model, target, out, quantize, calibration, parity_texts, seq_buckets, compat, max_length,
-           min_cosine, max_abs_diff, min_label_agreement, for_android, overwrite, trust_remote_code):
+           min_cosine, max_abs_diff, min_label_agreement, graph_batch, for_android, overwrite, trust_remote_code):
     """Export a model to an on-device bundle and check it against PyTorch in the target's runtime.
 
     The bundle folder holds the model file(s), tokenizer, labels and a manifest.json with sha256
@@ -75,7 +80,7 @@ def export(model, target, out, quantize, calibration, parity_texts, seq_buckets,
         model, target, out, quantize=quantize, calibration=calibration, parity_texts=parity_texts,
         seq_buckets=seq_buckets, compat=compat, max_length=max_length,
         thresholds=ParityThresholds(min_cosine, max_abs_diff, min_label_agreement),
-        for_android=for_android, overwrite=overwrite, trust_remote_code=trust_remote_code,
+        graph_batch=graph_batch, for_android=for_android, overwrite=overwrite, trust_remote_code=trust_remote_code,
         progress=lambda message: click.echo(f"[export] {message}"))
     size = sum(p.stat().st_size for g in result.manifest.graphs for p in [out / g.file])
     click.secho(f"done in {result.seconds:.1f}s: {out} ({size / 1e6:.1f} MB of model files)", fg="green")

@@ -48,10 +48,13 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
                  calibration: str | Path | None = None, parity_texts: str | Path | None = None,
                  seq_buckets: tuple[int, ...] = (32, 128, 512), compat: str | None = None,
                  max_length: int = 512, thresholds: ParityThresholds | None = None,
-                 for_android: bool = False, overwrite: bool = False, trust_remote_code: bool = False,
+                 graph_batch: int | None = None, for_android: bool = False, overwrite: bool = False,
+                 trust_remote_code: bool = False,
                  progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export ``model`` (HF folder/id, or a fine-tuned edge-time task model) to a bundle at ``out``.
 
+    ``graph_batch=1`` (executorch): a batch-1 graph with dynamic sequence, faster per sequence on
+    CPUs; the runtime runs larger batches row by row.
     Raises ExportError (nothing written) when the target does not support ``quantize``, the
     conversion fails, or the parity check misses ``thresholds``.
     """
@@ -71,7 +74,9 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
         raise ExportError("tflite-runtime's int8 kernels lose accuracy (cosine 0.66 vs LiteRT measured); "
                           "use --quantize none or fp16 with --compat tflite-runtime, or run int8 with ai-edge-litert")
     options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
-                            compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))))
+                            compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), graph_batch=graph_batch)
+    if graph_batch is not None and target != "executorch":
+        raise ExportError("--graph-batch applies to --target executorch only (tflite graphs are batch 1 already)")
     if quantize == "int8-static":
         if calibration is None:
             raise ExportError("--quantize int8-static needs --calibration FILE (text lines, ~100-500 in-domain)")

@@ -64,6 +64,7 @@ class ExportOptions:
     compat: str | None = None  # "tflite-runtime": the form the old standalone runtime can load
     thresholds: ParityThresholds = field(default_factory=ParityThresholds)
     max_batch: int = 64
+    graph_batch: int | None = None  # executorch: None = dynamic batch; 1 = batch-1 graph (faster per row)
 
 
 class Target:
@@ -80,14 +81,15 @@ class Target:
         raise NotImplementedError
 
 
-def dynamic_shapes_for(spec: ExportSpec) -> tuple[dict[int, torch.export.Dim], ...]:
+def dynamic_shapes_for(spec: ExportSpec, fixed: tuple[str, ...] = ()) -> tuple[dict[int, torch.export.Dim], ...]:
     """torch.export dims from the spec's named axes, positional (wrappers may rename arguments);
-    one Dim object per axis name, shared by every input that uses it."""
+    one Dim object per axis name, shared by every input that uses it. ``fixed`` axes stay static."""
     dims = {name: torch.export.Dim(name, min=lo, max=hi) for name, (lo, hi) in spec.axes.items()}
-    return tuple({i: dims[d] for i, d in enumerate(s.shape) if isinstance(d, str)} for s in spec.inputs)
+    return tuple({i: dims[d] for i, d in enumerate(s.shape) if isinstance(d, str) and d not in fixed}
+                 for s in spec.inputs)
 
 
-def trace_example(spec: ExportSpec, seq_len: int | None = None) -> tuple[torch.Tensor, ...]:
-    """Example inputs for tracing: batch 2 (1 would specialise the batch dim), varied lengths."""
-    texts = [SAMPLE_TEXTS[1], SAMPLE_TEXTS[0]]
+def trace_example(spec: ExportSpec, seq_len: int | None = None, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Example inputs for tracing: batch 2 unless fixed (1 would specialise a dynamic batch dim)."""
+    texts = [SAMPLE_TEXTS[1], SAMPLE_TEXTS[0]][:batch]
     return spec.example(texts, seq_len)

@@ -123,13 +123,18 @@ class ExecutorchTarget(Target):
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
-        example = trace_example(spec)
-        dynamic = dynamic_shapes_for(spec)
+        if options.graph_batch not in (None, 1):
+            raise ExportError(f"--graph-batch {options.graph_batch}: ExecuTorch graphs have a dynamic batch "
+                              f"or batch 1; leave it out or pass 1")
+        batch_one = options.graph_batch == 1
+        example = trace_example(spec, batch=1 if batch_one else 2)
+        dynamic = dynamic_shapes_for(spec, fixed=("batch",) if batch_one else ())
         try:
             module = self.prepare_module(spec, options, example, dynamic, progress)
             if options.quantize == "fp16":
                 dynamic = (dynamic,)  # HalfPrecision takes the inputs as one *args tuple
-            progress("torch.export (dynamic batch and sequence)")
+            progress("torch.export (batch 1, dynamic sequence)" if batch_one else
+                     "torch.export (dynamic batch and sequence)")
             program = torch.export.export(module, example, dynamic_shapes=dynamic)
             progress("lowering to XNNPACK (to_edge_transform_and_lower)")
             lowered = lower(program).to_executorch()
@@ -138,12 +143,12 @@ class ExecutorchTarget(Target):
         except Exception as exc:
             raise ExportError(f"ExecuTorch export failed: {str(exc).splitlines()[0]}") from exc
         (stage / "model.pte").write_bytes(lowered.buffer)
-        return [GraphFile(file="model.pte")]
+        return [GraphFile(file="model.pte", batch=1 if batch_one else None)]
 
     def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress) -> nn.Module:
         """The module that gets exported: XNNPACK form, then fp16 or int8 as asked."""
         progress("rewriting the encoder for the XNNPACK delegate (per-head linears, linear LayerNorm means)")
-        module = xnnpack_form(spec.module).eval()
+        module = xnnpack_form(spec.module, batch_one=options.graph_batch == 1).eval()
         if options.quantize == "fp16":
             return HalfPrecision(module).eval()
         if options.quantize.startswith("int8"):
@@ -160,9 +165,10 @@ class ExecutorchTarget(Target):
         graph = torch.export.export(module, example, dynamic_shapes=dynamic).module()
         prepared = prepare_pt2e(graph, _quantizer(dynamic=is_dynamic))
         texts = options.calibration_texts if not is_dynamic else options.parity_texts[:2]
+        step = 1 if options.graph_batch == 1 else 8
         with torch.no_grad():
-            for start in range(0, len(texts), 8):
-                prepared(*spec.example(texts[start:start + 8]))
+            for start in range(0, len(texts), step):
+                prepared(*spec.example(texts[start:start + step]))
         return convert_pt2e(prepared)
 
 

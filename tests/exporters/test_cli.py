@@ -32,6 +32,7 @@ def test_export_cli_writes_a_verified_bundle(tiny_bert, tmp_path):
     (["--target", "onnx", "--quantize", "int8-static"], "needs --calibration FILE"),
     (["--target", "onnx", "--compat", "tflite-runtime"], "applies to --target tflite only"),
     (["--target", "onnx", "--seq-buckets", "a,b"], "not a comma-separated list"),
+    (["--target", "onnx", "--graph-batch", "1"], "applies to --target executorch only"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tiny_bert, tmp_path, args, message):
     if "--model" not in args:

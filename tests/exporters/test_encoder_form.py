@@ -118,3 +118,28 @@ def test_xnnpack_takes_the_whole_encoder(quantize, tiny_bert):
     real = other_mask.bool()
     cosine = torch.nn.functional.cosine_similarity(got[real].flatten(), expected[real].flatten(), dim=0)
     assert cosine > (0.9999 if quantize == "none" else 0.99), cosine
+
+
+@pytest.mark.timeout(600)
+def test_batch_one_form_is_one_delegate_call_with_dynamic_sequence(tiny_bert):
+    from executorch.runtime import Runtime
+
+    from edge_time.exporters.executorch import delegation_report, lower
+
+    model, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
+    reference = EdgeEncoder(model).eval()
+    module = xnnpack_form(reference, batch_one=True).eval()
+    assert not isinstance(module.layers[0].query, torch.nn.ModuleList), "full-width q/k/v, not per head"
+    ids, mask = right_padded(tokenizer, TEXTS[1:2])
+    seq = torch.export.Dim("seq", min=2, max=64)
+    edge = lower(torch.export.export(module, (ids, mask), dynamic_shapes=({1: seq}, {1: seq})))
+    report = delegation_report(edge)
+    assert set(report["outside_ops"]) <= OUTSIDE_OK and report["delegate_calls"] == 1, report
+
+    program = edge.to_executorch().buffer
+    method = Runtime.get().load_program(program).load_method("forward")
+    for text in TEXTS[:3]:  # other lengths, one row at a time
+        row_ids, row_mask = right_padded(tokenizer, [text])
+        with torch.no_grad():
+            expected = reference(row_ids, row_mask)
+        torch.testing.assert_close(method.execute([row_ids, row_mask])[0], expected, rtol=1e-4, atol=1e-4)

@@ -77,3 +77,15 @@ def test_parity_threshold_failure_leaves_nothing(tiny_bert, tmp_path):
         export_model(tiny_bert, "onnx", out, quantize="int8-dynamic",
                      thresholds=ParityThresholds(min_cosine=1.000001))
     assert list(tmp_path.iterdir()) == [], "no bundle and no staging folder left behind"
+
+
+def test_executorch_batch_one_graph_runs_larger_batches_row_by_row(tiny_bert, tmp_path):
+    result = export_model(tiny_bert, "executorch", tmp_path / "bundle", quantize="int8-dynamic", graph_batch=1)
+    assert result.parity["passed"], result.parity["failures"]
+    assert [(g.batch, g.seq_len) for g in result.manifest.graphs] == [(1, None)]
+    bundle = load_bundle(result.bundle_dir)
+    enc = bundle.encode(NEW_TEXTS)
+    hidden = bundle.run(enc.arrays())["last_hidden_state"]
+    assert hidden.shape[:2] == enc.input_ids.shape, "batch 3 at the dynamic sequence length"
+    ref = reference_hidden(tiny_bert, enc.input_ids, enc.attention_mask)
+    assert masked_cosine(ref, hidden, enc.attention_mask) >= MIN_COSINE["int8-dynamic"]

@@ -147,7 +147,9 @@ class ExecutorchTarget(Target):
 
     def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress) -> nn.Module:
         """The module that gets exported: XNNPACK form, then fp16 or int8 as asked."""
-        progress("rewriting the encoder for the XNNPACK delegate (per-head linears, linear LayerNorm means)")
+        progress("rewriting the encoder for the XNNPACK delegate (" + (
+            "batch-1 form: full-width q/k/v, heads by view" if options.graph_batch == 1 else
+            "per-head linears, 3-D bmm") + ", linear LayerNorm means)")
         module = xnnpack_form(spec.module, batch_one=options.graph_batch == 1).eval()
         if options.quantize == "fp16":
             return HalfPrecision(module).eval()

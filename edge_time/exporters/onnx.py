@@ -26,19 +26,31 @@ def _in_dir(path: Path):
         os.chdir(old)
 
 
-def _ffn_output_matmuls(path: Path) -> list[str]:
-    """MatMuls fed by a GELU: the FFN-output projections.
+def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
+    """MatMuls that onnxruntime's int8 quantizers must leave in fp32.
 
-    Their inputs carry the large outlier activations of trained encoders, which one dynamic
-    per-tensor int8 scale covers badly: on all-MiniLM-L6-v2 keeping them fp32 lifts the cosine
-    to PyTorch from 0.989 to 0.994 (docs/export_performance.md).
+    * A MatMul whose constant operand has rank > 2 (the bilinear deprel scorer of UD heads,
+      ``[1, labels, d, d]``): per-channel quantization turns it into an integer MatMul whose
+      weight zero point onnxruntime rejects at run time ("b zero point is not valid").
+    * With ``ffn_outputs``, MatMuls fed by a GELU: the FFN-output projections. Their inputs carry
+      the large outlier activations of trained encoders, which one dynamic per-tensor int8 scale
+      covers badly: on all-MiniLM-L6-v2 keeping them fp32 lifts the cosine to PyTorch from 0.989
+      to 0.994 (docs/export_performance.md).
     """
     import onnx
 
     graph = onnx.load(str(path)).graph
     producer = {output: node.op_type for node in graph.node for output in node.output}
-    return [node.name for node in graph.node
-            if node.op_type == "MatMul" and producer.get(node.input[0]) in ("Gelu", "FastGelu", "BiasGelu")]
+    constant_rank = {init.name: len(init.dims) for init in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type != "MatMul":
+            continue
+        high_rank_weight = any(constant_rank.get(name, 0) > 2 for name in node.input)
+        ffn_output = ffn_outputs and producer.get(node.input[0]) in ("Gelu", "FastGelu", "BiasGelu")
+        if high_rank_weight or ffn_output:
+            kept.append(node.name)
+    return kept
 
 
 class _Calibration:
@@ -109,9 +121,9 @@ class OnnxTarget(Target):
                     # symbolic shape inference fails on dynamo graphs; the rest of pre-processing works
                     quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
                 if options.quantize == "int8-dynamic":
-                    keep_float = _ffn_output_matmuls(pre)
+                    keep_float = _matmuls_kept_float(pre, ffn_outputs=True)
                     progress(f"int8 dynamic quantization (per-channel int8 weights; {len(keep_float)} "
-                             f"FFN-output matmuls kept fp32)")
+                             f"matmuls kept fp32: FFN outputs and rank>2 weights)")
                     quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
                                      nodes_to_exclude=keep_float)
                 else:
@@ -121,6 +133,7 @@ class OnnxTarget(Target):
                                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                                     weight_type=QuantType.QInt8, per_channel=True,
                                     calibrate_method=CalibrationMethod.MinMax,
-                                    op_types_to_quantize=["MatMul", "Gemm"])
+                                    op_types_to_quantize=["MatMul", "Gemm"],
+                                    nodes_to_exclude=_matmuls_kept_float(pre, ffn_outputs=False))
         return [GraphFile(file="model.onnx")]
 

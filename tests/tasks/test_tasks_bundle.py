@@ -65,3 +65,16 @@ def test_executorch_bundle_predictions_equal_pytorch(trained, task_data, tmp_pat
     else:
         sentences = [s.words for s in read_conll_ner(task_data["ner"][1])]
         assert load_predictor(bundle).tag(sentences) == load_predictor(trained["ner"].out).tag(sentences)
+
+
+@pytest.mark.parametrize("quantize", ["int8-dynamic", "int8-static"])
+def test_ud_onnx_int8_bundle_runs_and_passes_parity(trained, task_data, tmp_path, quantize):
+    """The deprel scorer's 4-D bilinear weight must stay fp32: onnxruntime rejects it quantized."""
+    dev_sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text("\n".join(" ".join(words) for words in dev_sentences) + "\n")
+    result = export_model(model=trained["ud"].out, target="onnx", out=tmp_path / "ud-int8", quantize=quantize,
+                          calibration=calibration if quantize == "int8-static" else None)
+    predicted = load_predictor(result.bundle_dir).parse(dev_sentences)
+    assert len(predicted) == len(dev_sentences)
+    assert load_bundle(result.bundle_dir).manifest.quantization == quantize

@@ -20,6 +20,8 @@ FORBIDDEN = {
     "distill": ("edge_time.tasks", "edge_time.cli"),
     "tasks": ("edge_time.distill", "edge_time.cli"),
     "modeling": ("edge_time.cli", "edge_time.distill"),
+    "bench": ("edge_time.cli", "edge_time.distill", "edge_time.exporters"),
+    "quickstart": ("edge_time.cli",),
 }
 
 

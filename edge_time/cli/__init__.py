@@ -40,9 +40,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edge_time.cli import distill, export, profile, tasks
+    from edge_time.cli import bench, distill, export, profile, quickstart, tasks
 
-    for module in (distill, tasks, export, profile):
+    for module in (quickstart, distill, tasks, export, profile, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

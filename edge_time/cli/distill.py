@@ -19,7 +19,7 @@ import click
 @click.option("--ffn", type=int, help="Override the FFN size (default 4 x hidden).")
 @click.option("--teacher-layer", type=int, help="Teacher layer to distil, 1-based [default: min(12, layers)].")
 @click.option("--relation-heads", type=int, help="Relation heads A_r [default: 64 for hidden>=1024, 48 for "
-              ">=768, else the teacher's heads].")
+              ">=768, else the teacher's heads; lowered to the largest count dividing both hidden sizes].")
 @click.option("--relations", default="qq,kk,vv", show_default=True,
               help="Comma-separated relations with optional weights, e.g. qq,kk,vv:0.5 or qk,vv.")
 @click.option("--dropout", type=float, default=0.1, show_default=True, help="Student dropout.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -55,7 +56,8 @@ class DistillConfig:
     heads: int | None = None
     ffn: int | None = None
     teacher_layer: int | None = None  # 1-based; default min(12, teacher layers)
-    relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads
+    relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads;
+    # lowered to divide both hidden sizes
     relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])
     dropout: float = 0.1  # student hidden + attention dropout (BERT's default)
     max_length: int = 512
@@ -134,8 +136,12 @@ def prepare_out_dir(config: DistillConfig) -> Path:
     return out
 
 
-def default_relation_heads(teacher_hidden: int, teacher_heads: int) -> int:
-    return 64 if teacher_hidden >= 1024 else 48 if teacher_hidden >= 768 else teacher_heads
+def default_relation_heads(teacher_hidden: int, teacher_heads: int, student_hidden: int) -> int:
+    """MiniLMv2's choice (64 for large teachers, 48 for base, else the teacher's heads), lowered to
+    the largest count that divides both hidden sizes (e.g. 8 for a 384 teacher and an xs student)."""
+    preferred = 64 if teacher_hidden >= 1024 else 48 if teacher_hidden >= 768 else teacher_heads
+    common = math.gcd(teacher_hidden, student_hidden)
+    return max(h for h in range(1, preferred + 1) if common % h == 0)
 
 
 # ---------------------------------------------------------------- 2. data and vocabulary
@@ -371,8 +377,8 @@ def distill(config: DistillConfig) -> Path:
         raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
                            f"lower it")
     teacher_hidden = qkv_modules(teacher, teacher_layer)["q"].out_features
-    relation_heads = config.relation_heads or default_relation_heads(teacher_hidden,
-                                                                     teacher.config.num_attention_heads)
+    relation_heads = config.relation_heads or default_relation_heads(
+        teacher_hidden, teacher.config.num_attention_heads, size.hidden)
     for who, hidden in (("teacher", teacher_hidden), ("student", size.hidden)):
         if hidden % relation_heads:
             raise DistillError(f"{relation_heads} relation heads do not divide the {who} hidden size {hidden}; "

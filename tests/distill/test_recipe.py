@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from edge_time.distill import DistillConfig, distill
+from edge_time.distill.recipe import default_relation_heads
 
 STEPS = 30
 TINY = dict(size=None, hidden=32, layers=2, heads=2, max_length=64, batch_size=8, max_steps=STEPS, save_every=10,
@@ -124,3 +125,12 @@ def test_two_processes_agree_with_one(teachers, corpus_file, tmp_path):
     a, b = load_file(str(one / "model.safetensors")), load_file(str(out / "model.safetensors"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("teacher_hidden, teacher_heads, student_hidden, expected", [
+    (1024, 16, 384, 64), (768, 12, 384, 48), (384, 12, 384, 12),
+    (384, 12, 256, 8),  # e5-small teacher -> xs student: 12 does not divide 256
+    (768, 12, 256, 32)])
+def test_default_relation_heads_divide_both_hidden_sizes(teacher_hidden, teacher_heads, student_hidden, expected):
+    heads = default_relation_heads(teacher_hidden, teacher_heads, student_hidden)
+    assert heads == expected and teacher_hidden % heads == 0 and student_hidden % heads == 0

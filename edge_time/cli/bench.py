@@ -1,0 +1,3 @@
+"""`edge-time bench`: being written."""
+
+COMMANDS: list = []

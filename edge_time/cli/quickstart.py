@@ -1,0 +1,3 @@
+"""`edge-time quickstart`: being written."""
+
+COMMANDS: list = []

@@ -64,6 +64,7 @@ def evaluate(model: str | Path, data: str | Path, batch_size: int = 32, threads:
     task = get_task(predictor.task)
     examples = task.read(Path(data))
     task.check_eval(Path(data), examples, predictor.labels)
+    task.predict(predictor, examples[:1])  # warm-up: runtimes initialise on the first call (ExecuTorch: seconds)
     began = time.perf_counter()
     predictions = task.predict(predictor, examples)
     seconds = time.perf_counter() - began

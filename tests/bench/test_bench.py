@@ -1,0 +1,156 @@
+"""`edge-time bench` on tiny real models: every output, the plot's series, the spaCy column,
+energy from a power sensor file, and the one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edge_time.bench import BenchConfig, bench
+from edge_time.bench.plot import FRONT, pareto_front
+from edge_time.bench.spacy_baseline import SpacySystem, gold_words_and_spaces, make_doc
+from edge_time.cli import main
+from edge_time.errors import EdgeTimeError
+from edge_time.tasks import evaluate
+from edge_time.tasks.formats import read_conllu
+
+
+def test_bench_measures_every_system_and_writes_every_output(ud_model, ud_bundle, spacy_pipeline, data, tmp_path):
+    out = tmp_path / "out"
+    result = bench(BenchConfig(models=[ud_model, ud_bundle], task_data=data["ud_dev"], spacy=str(spacy_pipeline),
+                               batch_sizes=(4, 1), repeats=2, power="none", out=out, progress=False))
+    torch_row, bundle_row, spacy_row = result.rows
+    assert [r.name for r in result.rows] == ["tagger", "tagger-onnx", "tiny_spacy 0.0.0"]
+    assert [r.kind for r in result.rows][:2] == ["PyTorch", "onnx fp32"] and spacy_row.kind.startswith("spaCy 3.8")
+    assert (result.task, result.metric, result.unit) == ("ud", "LAS", "words")
+    assert result.data == {"path": str(data["ud_dev"]), "examples": 10, "words": 60}
+
+    # accuracy: the task's own scorer, exactly what `edge-time evaluate` reports; the bundle equals PyTorch
+    assert torch_row.scores == evaluate(ud_model, data["ud_dev"]).scores
+    assert bundle_row.scores == torch_row.scores and torch_row.metric_value == torch_row.scores["LAS"]
+    # spaCy on gold words, mapped to UD: the toy grammar is learnt; no tagger, so XPOS (and the mean) is n/a
+    assert spacy_row.scores["UPOS"] >= 90 and spacy_row.scores["LAS"] >= 80
+    assert spacy_row.scores["XPOS"] is None and spacy_row.scores["LAS+tags"] is None
+    assert any("morphologizer, parser, trainable_lemmatizer" in n for n in spacy_row.notes)
+
+    for row in result.rows:
+        assert set(row.throughput) == {1, 4} and row.latency_ms["p50"] > 0
+        assert row.throughput_best == max(t["median"] for t in row.throughput.values())
+        assert row.throughput[4]["min"] <= row.throughput[4]["median"] <= row.throughput[4]["max"]
+        assert row.energy == {"available": False, "source": None, "reason": "disabled with --power none"}
+        assert row.size_mb > 0 and row.parameters > 0
+    assert torch_row.parameters == bundle_row.parameters  # the bundle's source folder is unchanged
+    assert result.energy_note == "disabled with --power none"
+
+    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.json", "bench.md", "bench.png"]  # no temp files
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "| model | kind | LAS | UPOS | ms/sentence @1 | words/s | batch | mJ/word | MB | params |" in markdown
+    assert all(f"| {r.name} | {r.kind} |" in markdown for r in result.rows)
+    assert "unavailable: disabled with --power none" in markdown and "](bench.png)" in markdown
+    rows = list(csv.DictReader((out / "bench.csv").open(encoding="utf-8")))
+    assert [r["name"] for r in rows] == [r.name for r in result.rows]
+    assert rows[0]["metric_value"] == str(torch_row.metric_value) and rows[2]["score_XPOS"] == ""
+    assert float(rows[1]["throughput_b4"]) == bundle_row.throughput[4]["median"]
+    saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert saved["schema"] == "edge-time/bench" and saved["config"]["batch_sizes"] == [4, 1]
+    assert [r["name"] for r in saved["rows"]] == [r.name for r in result.rows]
+    assert saved["rows"][2]["scores"]["XPOS"] is None and saved["plot"]["path"] == str(out / "bench.png")
+
+    png = (out / "bench.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+    plot = result.plot
+    assert plot.series_names("throughput") == ["edge-time PyTorch", "edge-time bundle", "spaCy", FRONT]
+    for name, row in zip(["edge-time PyTorch", "edge-time bundle", "spaCy"], result.rows):
+        assert plot.points("throughput", name) == [(row.throughput_best, row.metric_value, row.name)]
+    drawn = {p for r in result.rows for p in [(r.throughput_best, r.metric_value, r.name)]}
+    assert plot.points("throughput", FRONT) and set(plot.points("throughput", FRONT)) <= drawn
+    assert plot.series_names("energy") == []
+    assert plot.notes["energy"] == ["no system has an energy figure: disabled with --power none"]
+
+
+def test_cli_takes_several_values_per_option_and_prints_the_table(ud_model, ud_bundle, data, tmp_path):
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(main, ["bench", "--models", str(ud_model), str(ud_bundle), "--task-data",
+                                       str(data["ud_dev"]), "--batch-sizes", "1", "2", "--repeats", "1",
+                                       "--power", "none", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "edge-time bench: ud on dev.conllu" in result.stdout and "tagger-onnx" in result.stdout
+    assert "energy unavailable: disabled with --power none" in result.stdout
+    saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in saved["rows"]] == ["tagger", "tagger-onnx"]
+    assert saved["config"]["batch_sizes"] == [1, 2] and saved["config"]["repeats"] == 1
+    help_text = CliRunner().invoke(main, ["bench", "--help"]).output
+    assert "Examples:" in help_text and "--spacy cs_core_news_sm" in help_text
+
+
+def test_energy_from_a_power_sensor(ud_bundle, data, tmp_path):
+    """A hwmon-style sensor folder read through the profiler's sampler: constant 2.5 W, so the
+    passes cost nothing above the idle baseline."""
+    sensor = tmp_path / "hwmon0"
+    sensor.mkdir()
+    (sensor / "power1_input").write_text("2500000\n")  # µW
+    result = bench(BenchConfig(models=[ud_bundle], task_data=data["ud_dev"], batch_sizes=(4,), repeats=1,
+                               power=f"hwmon:{sensor}", energy_seconds=0.3, out=tmp_path / "out", progress=False))
+    (row,) = result.rows
+    energy = row.energy
+    assert energy["available"] and energy["source"] == f"hwmon:{sensor}" and energy["batch_size"] == 4
+    assert energy["samples_in_window"] >= 2 and energy["window_s"] >= 0.3
+    assert energy["run_mean_w"] == pytest.approx(2.5) and energy["idle_mean_w"] == pytest.approx(2.5)
+    assert row.energy_mj == pytest.approx(0.0, abs=1e-6) and result.energy_note is None
+    assert result.plot.points("energy", "edge-time bundle") == [(row.energy_mj, row.metric_value, row.name)]
+    assert result.plot.points("energy", FRONT) == [(row.energy_mj, row.metric_value, row.name)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "{encoder}"], "is a plain encoder without a task head; fine-tune it first: `edge-time finetune"),
+    (["--models", "{ud_model}", "{ner_model}"], "models of different tasks (tagger is 'ud', ner is 'ner')"),
+    (["--models", "{ud_model}", "--task-data", "{ner_dev}"], "these are 'ud' models, which need CoNLL-U (.conllu) data"),
+    (["--models", "{ner_model}", "--spacy", "whatever"], "--spacy puts a spaCy pipeline beside UD models"),
+    (["--models", "{ud_model}", "--metric", "f1"], "--metric f1: ud scores are UPOS, XPOS"),
+    (["--spacy", "no_such_spacy_pipeline"], "--spacy no_such_spacy_pipeline: cannot load the pipeline"),
+])
+def test_one_line_errors(args, message, request, data, tmp_path):
+    paths = {"encoder": request.getfixturevalue("encoder"), "ner_dev": data["ner_dev"]}
+    for name in ("ud_model", "ner_model"):
+        if "{" + name + "}" in args:
+            paths[name] = request.getfixturevalue(name)
+    if "--task-data" not in args:
+        args = [*args, "--task-data", str(data["ud_dev"])]
+    args = [a.format(**paths) for a in args]
+    result = CliRunner().invoke(main, ["bench", *args, "--power", "none", "--quiet", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_missing_spacy_names_the_extra(monkeypatch, data):
+    monkeypatch.setitem(sys.modules, "spacy", None)  # what `import spacy` meets where spaCy is not installed
+    with pytest.raises(EdgeTimeError, match=r"^--spacy needs spaCy, which is not installed .*; "
+                                            r"pip install 'edge-time\[spacy\]'$"):
+        bench(BenchConfig(spacy="cs_core_news_sm", task_data=data["ud_dev"], power="none", progress=False))
+
+
+def test_spacy_gets_gold_words_with_their_spacing_and_one_sentence_per_doc(spacy_pipeline, data):
+    sentences = read_conllu(data["ud_dev"])
+    first = sentences[0]  # words 4-5 are one multi-word token ("thecats"); 3.1 is an empty node
+    words, spaces = gold_words_and_spaces(first)
+    assert words == first.forms and len(words) == 6
+    assert spaces == [True, True, True, False, True, True]
+    system = SpacySystem(str(spacy_pipeline), threads=1)
+    doc = make_doc(system.nlp.vocab, words, spaces)
+    assert doc.text == f"{words[0]} {words[1]} {words[2]} {words[3]}{words[4]} . "
+    parses = system.predict(system.prepare(sentences))
+    assert [p.words for p in parses] == [s.forms for s in sentences]
+    assert all(p.heads.count(0) == 1 for p in parses)  # the parser never split a sentence in two
+
+
+def test_pareto_front_keeps_exactly_the_undominated_points():
+    faster = [(1.0, 90.0), (2.0, 80.0), (3.0, 70.0), (1.5, 85.0), (2.0, 70.0), (3.0, 70.0), (0.5, 89.0)]
+    assert pareto_front(faster, maximize_x=True) == [0, 3, 1, 2, 5]  # equal points do not dominate each other
+    frugal = [(1.0, 70.0), (2.0, 80.0), (0.5, 60.0), (3.0, 75.0)]
+    assert pareto_front(frugal, maximize_x=False) == [2, 0, 1]

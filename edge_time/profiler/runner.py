@@ -24,15 +24,27 @@ import time
 FILLER = "the quick brown fox jumps over the lazy dog while a small encoder runs on the phone"
 
 
-def _rss_kb() -> int | None:
+def _status_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` memory field in kB (Linux, Android); None elsewhere."""
     try:
         with open("/proc/self/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _rss_kb() -> int | None:
+    return _status_kb("VmRSS")
+
+
+def _peak_kb() -> int:
+    """This process's peak resident memory. VmHWM belongs to the process's own address space;
+    ``ru_maxrss`` survives exec, so a runner started by a big parent (a quickstart that has just
+    trained a model) would report the parent's peak instead of the bundle's."""
+    return _status_kb("VmHWM") or int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _device_info() -> dict:
@@ -129,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         result["finished_at_ms"] = int(time.time() * 1000)
         result["status"] = "partial" if latencies else "error"
         result["error"] = f"{type(exc).__name__}: {exc}"
-    result["peak_memory_kb"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    result["peak_memory_kb"] = _peak_kb()
     return result
 
 

@@ -131,3 +131,15 @@ def test_compare_prints_ratios(tiny_bundle, tmp_path):
 def test_pin_cores_pins_the_runner(tiny_bundle, tmp_path):
     report = profile([tiny_bundle], LocalTarget(), RunConfig(runs=5, seq_len=8, pin_cores="0"), tmp_path / "out")
     assert report["runs"][0]["status"] == "ok"
+
+
+def test_peak_memory_is_the_runners_own_not_the_parents(tiny_bundle, tmp_path):
+    """A parent that has touched 1.5 GB (a quickstart that has just trained) must not leak its
+    peak into the runner's figure: ``ru_maxrss`` survives fork + exec, VmHWM does not."""
+    import numpy as np
+
+    ballast = np.ones(1536 * 2**20 // 8)  # 1.5 GiB, every page touched
+    report = profile([tiny_bundle], LocalTarget(), RunConfig(runs=3, warmup=1, seq_len=8), tmp_path / "out")
+    del ballast
+    memory = report["runs"][0]["memory"]
+    assert 0 < memory["rss_before_load_kb"] < memory["peak_kb"] < 1024 * 1024, memory

@@ -10,6 +10,8 @@ stays light and a device that only runs bundles never loads torch):
     >>> result = edge_time.export("tagger/", target="executorch", out="bundles/tagger", quantize="int8-dynamic")
     >>> model = edge_time.load_bundle("bundles/tagger")
     >>> edge_time.profile(["bundles/tagger"], edge_time.open_target("local"), edge_time.RunConfig(), "report/")
+    >>> edge_time.run_bench(edge_time.BenchConfig(models=["tagger/", "bundles/tagger"], task_data="dev.conllu"))
+    >>> edge_time.run_quickstart(edge_time.QuickstartConfig(out="qs/"), say=print)  # all of it, built-in data
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ _API = {
     "profile": ("edge_time.profiler", "profile"),
     "open_target": ("edge_time.profiler", "open_target"),
     "RunConfig": ("edge_time.profiler", "RunConfig"),
+    "run_quickstart": ("edge_time.quickstart", "quickstart"),  # `edge_time.quickstart` is the subpackage
+    "QuickstartConfig": ("edge_time.quickstart", "QuickstartConfig"),
+    "run_bench": ("edge_time.bench", "bench"),  # `edge_time.bench` is the subpackage
+    "BenchConfig": ("edge_time.bench", "BenchConfig"),
     "EdgeTimeError": ("edge_time.errors", "EdgeTimeError"),
 }
 

@@ -17,6 +17,10 @@ def test_every_public_name_resolves():
 
     assert edge_time.export is export_model and edge_time.load_bundle is load_bundle
     assert edge_time.distill_student is distill
+    from edge_time.bench import bench
+    from edge_time.quickstart import quickstart
+
+    assert edge_time.run_bench is bench and edge_time.run_quickstart is quickstart
     for name in edge_time.__all__:
         assert getattr(edge_time, name) is not None
 

@@ -11,30 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from edge_time.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edge_time.bench.plot import render_pareto
 
 FILES = {"markdown": "bench.md", "csv": "bench.csv", "json": "bench.json", "plot": "bench.png"}
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is as readable as any new file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def count(value: int | None) -> str:
@@ -157,11 +140,10 @@ def write_outputs(result, out_dir: Path) -> None:
     """Write the plot, Markdown, CSV and JSON into ``out_dir`` (atomically); record them on ``result``."""
     png, record = render_pareto(result)
     paths = {kind: Path(out_dir) / name for kind, name in FILES.items()}
-    atomic_write(paths["plot"], png)
+    write_bytes_atomic(paths["plot"], png)
     record.path = paths["plot"]
     result.plot = record
-    atomic_write(paths["markdown"], markdown(result).encode("utf-8"))
-    atomic_write(paths["csv"], csv_text(result).encode("utf-8"))
+    write_text_atomic(paths["markdown"], markdown(result))
+    write_text_atomic(paths["csv"], csv_text(result))
     result.files = paths
-    atomic_write(paths["json"], (json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str) + "\n")
-                 .encode("utf-8"))
+    write_json_atomic(paths["json"], result.to_json())

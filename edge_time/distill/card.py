@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_time.atomic import write_text_atomic
+
 
 def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
     train, valid = [], []
@@ -88,6 +90,4 @@ trained by relation distillation.
 
 {_loss_table(train, valid) if train else 'no training steps logged'}
 """
-    tmp = out / ".README.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(out / "README.md")
+    write_text_atomic(out / "README.md", text)

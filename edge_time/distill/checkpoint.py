@@ -23,16 +23,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from edge_time.atomic import write_json_atomic
+
 POINTER = "latest.json"
-
-
-def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_pointer(folder: Path) -> dict:

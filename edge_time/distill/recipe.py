@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_time.atomic import write_json_atomic, write_text_atomic
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
 from edge_time.distill.data import (SampleOrder, collate, corpus_fingerprint, load_chunks, save_chunks,
@@ -160,7 +161,7 @@ def prepare_data(config: DistillConfig, tokenizer, run: Path, accelerator, log):
         cached = info_path.is_file() and json.loads(info_path.read_text()).get("fingerprint") == fingerprint
         if not cached and accelerator.is_main_process:
             info = _tokenize_and_trim(config, tokenizer, tok_json, data_dir, log)
-            ckpt.write_json_atomic(info_path, {**info, "fingerprint": fingerprint})
+            write_json_atomic(info_path, {**info, "fingerprint": fingerprint})
     info = json.loads(info_path.read_text())
     chunks, valid = load_chunks(data_dir / "train"), load_chunks(data_dir / "valid")
     kept = np.load(data_dir / "kept.npy")
@@ -262,9 +263,7 @@ class MetricsLog:
         if path.is_file():  # a fresh start drops all records; a resume those written after its checkpoint
             lines = [line for line in path.read_text().splitlines()
                      if line.strip() and resume_step > 0 and json.loads(line)["step"] <= resume_step]
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(line + "\n" for line in lines))
-            os.replace(tmp, path)
+            write_text_atomic(path, "".join(line + "\n" for line in lines))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -393,7 +392,7 @@ def distill(config: DistillConfig) -> Path:
     params_full_vocab = count_params(student) + (data_info["teacher_vocab"] - len(kept)) * size.hidden
     optimizer, scheduler = make_optimizer(student, config)
     if accelerator.is_main_process:
-        ckpt.write_json_atomic(out / CONFIG_NAME, {
+        write_json_atomic(out / CONFIG_NAME, {
             "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
             "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
             "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
@@ -508,6 +507,6 @@ def write_model_folder(out: Path, student, tokenizer_dir: Path, state: dict) -> 
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ckpt.write_json_atomic(out / "distill_result.json", {
+    write_json_atomic(out / "distill_result.json", {
         "best_step": state.get("best_step"), "best_valid_loss": state.get("best_valid"),
         "samples_seen": state.get("samples_seen")})

@@ -12,9 +12,9 @@ import html
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from edge_time.atomic import write_text_atomic
 from edge_time.profiler.target import ProfileError, load_schema
 
 CSV_FIELDS = ["bundle", "device", "target", "quantization", "status", "threads", "batch", "seq_len", "runs",
@@ -52,20 +52,6 @@ def load_report(path: str | os.PathLike) -> dict:
     if data.get("schema_version") != 1:
         raise ProfileError(f"{path} has report schema_version {data.get('schema_version')}; this edge-time reads 1")
     return validate_report(data, str(path))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def row(run: dict, device: str) -> dict:
@@ -110,11 +96,11 @@ def write_report(report: dict, out_dir: str | os.PathLike, html_page: bool = Tru
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     validate_report(report)
-    _write_atomic(out_dir / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    _write_atomic(out_dir / "report.csv", to_csv(report))
-    _write_atomic(out_dir / "latencies.csv", latencies_csv(report))
+    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(out_dir / "report.csv", to_csv(report))
+    write_text_atomic(out_dir / "latencies.csv", latencies_csv(report))
     if html_page:
-        _write_atomic(out_dir / "report.html", render_html([report]))
+        write_text_atomic(out_dir / "report.html", render_html([report]))
     return out_dir / "report.json"
 
 

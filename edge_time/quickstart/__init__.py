@@ -16,7 +16,6 @@ a marker file so that ``overwrite`` only ever deletes a folder this command made
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from edge_time import __version__
+from edge_time.atomic import write_json_atomic
 from edge_time.bundle import TARGETS
 from edge_time.errors import EdgeTimeError
 
@@ -108,8 +108,6 @@ def check(config: QuickstartConfig) -> tuple[str, ...]:
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Create ``out`` with its marker; an existing non-empty folder only with ``overwrite`` and
     only when the marker says an earlier quickstart made it."""
-    from edge_time.distill.checkpoint import write_json_atomic
-
     if out.exists() and not out.is_dir():
         raise QuickstartError(f"--out {out} is a file; choose a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -134,7 +132,6 @@ def quickstart(config: QuickstartConfig, say: Callable[[str], None] = lambda mes
     command that reruns it alone. Raises QuickstartError (or the failing step's EdgeTimeError).
     """
     from edge_time.distill import DistillConfig, distill
-    from edge_time.distill.checkpoint import write_json_atomic
     from edge_time.distill.recipe import check_config
     from edge_time.exporters import export_model
     from edge_time.modeling.builtin import default_model_dir

@@ -8,11 +8,10 @@ and the student should learn sentence-level attention, not token soup.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from edge_time.atomic import write_text_atomic
 from edge_time.errors import EdgeTimeError
 
 MIN_WORDS = 8  # shorter paragraphs are headings, signatures and "Summarizing:"-style stubs
@@ -48,12 +47,4 @@ def builtin_documents() -> list[str]:
 def write_corpus(path: Path, documents: list[str]) -> None:
     """Write ``documents`` to ``path``, one per line (the format `edge-time distill --corpus`
     reads), atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(documents) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "\n".join(documents) + "\n")

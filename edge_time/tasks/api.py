@@ -9,13 +9,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
 from edge_time.errors import EdgeTimeError
 from edge_time.runtime.predict import TaskPredictor, to_jsonable
@@ -76,16 +75,7 @@ def write_atomic(out: Path | None, text: str) -> None:
     if out is None:
         print(text, end="")
         return
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, text)
 
 
 def _lines(path: Path) -> list[str]:

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from edge_time.atomic import write_json_atomic
 from edge_time.bundle import BundleError
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import load_hf_encoder, resolve_model_dir
 from edge_time.tasks.checkpoint import TaskSpec, save_task_model, text_encoder_for, torch_predictor
 from edge_time.tasks.data import get_task
 from edge_time.tasks.heads import WORD_INPUTS, HFStack, build_head, task_model
+
+RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
 
 
 @dataclass
@@ -178,8 +181,14 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                 stop = True
                 break
     bar.close()
-    return FinetuneResult(out, best_scores, best_step, step, train_seconds,
-                          words_seen / train_seconds if train_seconds else 0.0, history, losses)
+    result = FinetuneResult(out, best_scores, best_step, step, train_seconds,
+                            words_seen / train_seconds if train_seconds else 0.0, history, losses)
+    if out.is_dir():  # written last: a folder with it holds a finished run, not a mid-run best checkpoint
+        write_json_atomic(out / RESULT_NAME, {
+            "best_step": best_step, "steps": step, "train_seconds": round(train_seconds, 1),
+            "train_words_per_second": round(result.train_words_per_second, 1), "dev": best_scores,
+            "history": history})
+    return result
 
 
 def _save(out: Path, spec: TaskSpec, hf_model, head, tokenizer) -> None:

@@ -35,6 +35,9 @@ def test_best_checkpoint_is_kept_and_reloads_to_its_dev_scores(trained, task_dat
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".tmp"))]
     spec = json.loads((folder / "edge_time_task.json").read_text())
     assert spec["task"] == task and spec["training"]["best_step"] == result.best_step
+    record = json.loads((folder / "finetune_result.json").read_text())  # the finished run's record
+    assert (record["best_step"], record["steps"], record["dev"]) == (result.best_step, result.steps, result.best_scores)
+    assert [h["step"] for h in record["history"]] == [h["step"] for h in result.history]
     assert load_file(str(folder / "head.safetensors"))
     reloaded = evaluate(folder, task_data[task][1]).scores
     assert reloaded == result.best_scores

@@ -9,7 +9,7 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle and the bench report (WORK_DIR/bench/bench.md). Steps whose output
 # already exists are skipped, so a re-run after a crash, or to re-measure, redoes only what is
-# missing. Knobs (environment): SIZES ("xs s m"), DISTILL_STEPS (300), FINETUNE_STEPS (200),
+# missing. Knobs (environment): SIZES ("xs s m"), DISTILL_STEPS (200), FINETUNE_STEPS (200),
 # THREADS (1), REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
 # Needs the spacy extra: pip install -e '.[spacy]'.
 set -euo pipefail
@@ -24,7 +24,7 @@ work=$(cd "$2" && pwd)
 edge_time=${EDGE_TIME:-$repo/.venv/bin/edge-time}
 python=$(dirname "$edge_time")/python
 sizes=${SIZES:-xs s m}
-distill_steps=${DISTILL_STEPS:-300}
+distill_steps=${DISTILL_STEPS:-200}
 finetune_steps=${FINETUNE_STEPS:-200}
 train=$shared/data/ud/cs_pud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
@@ -59,7 +59,7 @@ done
 finetune() {  # finetune ENCODER OUT [extra options]
   local encoder=$1 out=$2
   shift 2
-  if [ ! -f "$out/edge_time_task.json" ]; then
+  if [ ! -f "$out/finetune_result.json" ]; then  # written when a run finishes, not at a mid-run best
     log "finetune: UD on $encoder -> $out ($finetune_steps steps)"
     timed "finetune_$out" "$edge_time" finetune --task ud --model "$encoder" --train "$train" --dev "$dev" \
       --out "$out" --max-steps "$finetune_steps" --eval-every $((finetune_steps / 4)) --batch-size 16 \

@@ -1,5 +1,7 @@
 """Exported bundles predict exactly what the PyTorch task model predicts (UD and NER; ONNX, TFLite, ExecuTorch)."""
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -78,3 +80,20 @@ def test_ud_onnx_int8_bundle_runs_and_passes_parity(trained, task_data, tmp_path
     predicted = load_predictor(result.bundle_dir).parse(dev_sentences)
     assert len(predicted) == len(dev_sentences)
     assert load_bundle(result.bundle_dir).manifest.quantization == quantize
+
+
+def test_label_agreement_is_judged_over_all_parity_positions(bundles, trained, tmp_path):
+    """Per case the single-text case holds only a few words; the pooled count is what the bound
+    applies to, and it adds up the cases' positions."""
+    from edge_time.exporters import ExportError, ParityThresholds
+
+    parity = json.loads((bundles["ud"] / "parity.json").read_text())  # the full report beside the manifest
+    upos = parity["label_agreement"]["upos"]
+    cases = parity["cases"].values()
+    assert upos["positions"] == sum(c["upos"]["label_positions"] for c in cases)
+    assert upos["matches"] == sum(c["upos"]["label_matches"] for c in cases) == upos["positions"]
+    assert parity["summary"]["min_label_agreement"] == 1.0
+    with pytest.raises(ExportError, match=r"all cases/upos: label agreement 1\.000 \(\d+/\d+ positions\) < 1\.01"):
+        export_model(model=trained["ud"].out, target="onnx", out=tmp_path / "strict", quantize="none",
+                     thresholds=ParityThresholds(min_label_agreement=1.01))
+    assert not (tmp_path / "strict").exists()

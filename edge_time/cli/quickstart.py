@@ -51,7 +51,7 @@ def quickstart(out, size, steps, max_length, batch_size, targets, runs, overwrit
                 against PyTorch in its own runtime                          -> OUT/bundles/
     4. profile  latency, throughput and memory of each bundle on this host -> OUT/report/
     Every step prints the `edge-time distill|export|profile` command that reruns it alone.
-    The defaults take about 5-8 minutes on 2 CPU cores, most of it distillation
+    The defaults take about 2 minutes on 2 CPU cores, half of it distillation
     (docs/quickstart.md). Needs the demo extra: pip install -e ".[demo]".
     """
     from edge_time.quickstart import QuickstartConfig

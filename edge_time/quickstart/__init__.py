@@ -43,7 +43,7 @@ class QuickstartError(EdgeTimeError):
 
 @dataclass
 class QuickstartConfig:
-    """Defaults finish in about 5-8 minutes on 2 CPU cores (docs/quickstart.md has the measurement)."""
+    """Defaults finish in about 2 minutes on 2 CPU cores (docs/quickstart.md has the measurement)."""
 
     out: str | Path = "edge-time-quickstart"
     size: str = "xs"  # student preset: xs / s / m

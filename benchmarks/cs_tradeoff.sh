@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The accuracy / speed / size trade-off on Czech PUD (issue "End to end"), top to bottom:
-# the multilingual teacher, Czech students of each size distilled from it, every model fine-tuned
-# for UD with the same settings, int8-dynamic ONNX bundles of each, and spaCy's cs_core_news_sm,
-# all measured by one `edge-time bench` run on the dev file.
+# Czech students that keep their teacher's quality on a CPU budget, top to bottom:
+#   1. the multilingual teacher (e5-small, XLM-R vocabulary) fine-tuned for UD on cs_ud-train.conllu;
+#   2. students of each size, teacher-initialised and randomly initialised, distilled for the same
+#      number of steps on corpora/cs.txt (the loss curves of both inits: init_curves.png);
+#   3. each student task-distilled from the UD teacher on cs.txt, then fine-tuned on the gold data,
+#      all with one recipe;
+#   4. int8-dynamic ONNX bundles of every model;
+#   5. one `edge-time bench` run on PUD dev with spaCy cs_core_news_sm beside.
 #
 #   bash benchmarks/cs_tradeoff.sh SHARED_DIR WORK_DIR
 #
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
-# receives every model, bundle and the bench report (WORK_DIR/bench/bench.md). Steps whose output
-# already exists are skipped, so a re-run after a crash, or to re-measure, redoes only what is
-# missing. Knobs (environment): SIZES ("xs s m"), DISTILL_STEPS (200), FINETUNE_STEPS (200),
-# THREADS (1), REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
+# receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
+# seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
+# Knobs (environment): SIZES ("xs s"), INITS ("teacher random"), TEACHER_STEPS (400),
+# DISTILL_STEPS (200), KD_STEPS (150), FINETUNE_STEPS (300), THREADS (1, for the bench),
+# REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
+# Torch uses every core unless OMP_NUM_THREADS says otherwise.
 # Needs the spacy extra: pip install -e '.[spacy]'.
 set -euo pipefail
 if [ $# -ne 2 ]; then
@@ -23,11 +29,15 @@ mkdir -p "$2"
 work=$(cd "$2" && pwd)
 edge_time=${EDGE_TIME:-$repo/.venv/bin/edge-time}
 python=$(dirname "$edge_time")/python
-sizes=${SIZES:-xs s m}
+sizes=${SIZES:-xs s}
+inits=${INITS:-teacher random}
+teacher_steps=${TEACHER_STEPS:-400}
 distill_steps=${DISTILL_STEPS:-200}
-finetune_steps=${FINETUNE_STEPS:-200}
-train=$shared/data/ud/cs_pud-train.conllu
+kd_steps=${KD_STEPS:-150}
+finetune_steps=${FINETUNE_STEPS:-300}
+train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
+corpus=$shared/data/corpora/cs.txt
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 timed() {  # timed NAME CMD...: run CMD, append its wall seconds to WORK_DIR/timings.tsv
   local name=$1 start end
@@ -39,38 +49,48 @@ timed() {  # timed NAME CMD...: run CMD, append its wall seconds to WORK_DIR/tim
 }
 
 cd "$work"
+# ---- 1. teacher
 if [ ! -f teacher/config.json ]; then
   log "teacher: multilingual-e5-small (XLM-R vocabulary) -> $work/teacher"
   timed teacher "$python" "$shared/tools/make_multilingual_teacher.py" teacher
 fi
+if [ ! -f ud_teacher/finetune_result.json ]; then  # written when a run finishes, not at a mid-run best
+  log "finetune: UD teacher on $train ($teacher_steps steps x 32 sentences)"
+  timed finetune_teacher "$edge_time" finetune --task ud --model teacher --train "$train" --dev "$dev" \
+    --out ud_teacher --max-steps "$teacher_steps" --eval-every 100 --batch-size 32 --lr 1e-4 --head-lr 3e-3 \
+    --max-length 128 --patience 4 --overwrite --quiet
+fi
 
+# ---- 2. students: same steps for both inits (CPU preset: 32 chunks of <= 128 tokens per step)
 for size in $sizes; do
-  if [ ! -f "student_$size/config.json" ]; then
-    log "distill: $size student, $distill_steps steps x 32 chunks of 128 tokens on cs.txt"
-    timed "distill_$size" "$edge_time" distill --teacher teacher --corpus "$shared/data/corpora/cs.txt" \
-      --size "$size" --max-length 128 --batch-size 32 --max-steps "$distill_steps" \
-      --save-every $((distill_steps / 3)) --out "student_$size" --overwrite --quiet
-  fi
+  for init in $inits; do
+    if [ ! -f "student_${size}_$init/config.json" ]; then
+      log "distill: $size student, --init $init, $distill_steps steps on cs.txt"
+      timed "distill_${size}_$init" "$edge_time" distill --teacher teacher --corpus "$corpus" --size "$size" \
+        --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
+        --out "student_${size}_$init" --overwrite --quiet
+    fi
+  done
+done
+"$python" "$repo/benchmarks/plot_init_curves.py" --out init_curves.png student_*_teacher student_*_random
+
+# ---- 3. task distillation + gold fine-tuning, one recipe for every student
+for size in $sizes; do
+  for init in $inits; do
+    out="ud_${size}_$init"
+    if [ ! -f "$out/finetune_result.json" ]; then
+      log "finetune: $out = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
+      timed "finetune_$out" "$edge_time" finetune --task ud --model "student_${size}_$init" \
+        --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
+        --train "$train" --dev "$dev" --out "$out" --max-steps "$finetune_steps" --eval-every 50 \
+        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
+    fi
+  done
 done
 
-# One fine-tuning recipe for every encoder, so the rows compare. The teacher's 96M-row
-# embedding matrix is frozen (it is most of its parameters and would dominate each step);
-# the students' trimmed embeddings train.
-finetune() {  # finetune ENCODER OUT [extra options]
-  local encoder=$1 out=$2
-  shift 2
-  if [ ! -f "$out/finetune_result.json" ]; then  # written when a run finishes, not at a mid-run best
-    log "finetune: UD on $encoder -> $out ($finetune_steps steps)"
-    timed "finetune_$out" "$edge_time" finetune --task ud --model "$encoder" --train "$train" --dev "$dev" \
-      --out "$out" --max-steps "$finetune_steps" --eval-every $((finetune_steps / 4)) --batch-size 16 \
-      --lr 1e-4 --head-lr 3e-3 --max-length 128 --overwrite --quiet "$@"
-  fi
-}
-finetune teacher ud_teacher --freeze-embeddings
-for size in $sizes; do finetune "student_$size" "ud_$size"; done
-
+# ---- 4. int8 bundles
 models=()
-for model in ud_teacher $(for size in $sizes; do echo "ud_$size"; done); do
+for model in ud_teacher $(for size in $sizes; do for init in $inits; do echo "ud_${size}_$init"; done; done); do
   if [ ! -f "${model}_onnx_int8/manifest.json" ]; then
     log "export: $model -> ONNX int8-dynamic"
     timed "export_$model" "$edge_time" export --model "$model" --target onnx --quantize int8-dynamic \
@@ -79,8 +99,9 @@ for model in ud_teacher $(for size in $sizes; do echo "ud_$size"; done); do
   models+=("$model" "${model}_onnx_int8")
 done
 
+# ---- 5. one bench run
 log "bench: ${models[*]} and spaCy cs_core_news_sm on $dev"
 # shellcheck disable=SC2086  # BATCH_SIZES is a list of numbers
 timed bench "$edge_time" bench --models "${models[@]}" --task-data "$dev" --spacy cs_core_news_sm \
   --batch-sizes ${BATCH_SIZES:-1 8 32} --repeats "${REPEATS:-3}" --threads "${THREADS:-1}" --out bench
-log "done: $work/bench/bench.md; step timings in $work/timings.tsv"
+log "done: $work/bench/bench.md, $work/init_curves.png; step timings in $work/timings.tsv"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from edge_time.compute import PRECISIONS
+from edge_time.distill.defaults import INITS, PRESET_CHOICES
+
 
 @click.command("distill")
 @click.option("--teacher", required=True, help="Teacher: Hugging Face folder or hub id (BERT, RoBERTa/XLM-R, "
@@ -22,21 +25,34 @@ import click
               ">=768, else the teacher's heads; lowered to the largest count dividing both hidden sizes].")
 @click.option("--relations", default="qq,kk,vv", show_default=True,
               help="Comma-separated relations with optional weights, e.g. qq,kk,vv:0.5 or qk,vv.")
+@click.option("--init", type=click.Choice(INITS), default="auto", show_default=True,
+              help="Student weights: 'teacher' cuts the student out of the teacher (evenly spaced layers, the most "
+              "active hidden units, heads and FFN neurons; converges in hundreds of CPU steps), 'random' is the "
+              "paper's random init; 'auto' = teacher whenever the student fits inside the teacher.")
+@click.option("--hidden-loss", type=float, default=0.0, show_default=True,
+              help="Weight of a hidden-state MSE against the teacher's selected units (teacher init only).")
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), default="auto", show_default=True,
+              help="Budget defaults: cpu = 32 x 128 tokens, 300 steps (~10 min for an s student on 2 cores); "
+              "gpu = 256 x 512 tokens, 10k steps; auto picks by device. Explicit options win.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="bf16 autocast where the hardware has native bf16 (CUDA, AVX512-BF16/AMX, ARM BF16), else fp32.")
 @click.option("--dropout", type=float, default=0.1, show_default=True, help="Student dropout.")
-@click.option("--max-length", type=int, default=512, show_default=True, help="Chunk length in tokens (long "
-              "documents are split, not truncated).")
+@click.option("--max-length", type=int, help="Chunk length in tokens (long documents are split, "
+              "not truncated) [default: preset, 128 cpu / 512 gpu].")
 @click.option("--pack/--no-pack", "pack_documents", default=False, show_default=True,
               help="Concatenate consecutive short documents into full --max-length chunks (less padding).")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Global batch (all processes).")
+@click.option("--batch-size", type=int, help="Global batch (all processes) "
+              "[default: preset, 32 cpu / 256 gpu].")
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps.")
-@click.option("--max-steps", type=int, default=10_000, show_default=True)
-@click.option("--lr", type=float, default=6e-4, show_default=True)
+@click.option("--max-steps", type=int, help="Training steps [default: preset, 300 cpu / 10k gpu].")
+@click.option("--lr", type=float, help="Peak learning rate [default: 1e-4 teacher init, 6e-4 random init].")
 @click.option("--warmup-steps", type=int, help="Warmup steps [default: 2% of --max-steps].")
 @click.option("--weight-decay", type=float, default=0.01, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--valid", multiple=True, help="Held-out text files [default: a slice of the corpus].")
 @click.option("--valid-fraction", type=float, default=0.01, show_default=True)
-@click.option("--save-every", type=int, default=500, show_default=True, help="Validate + checkpoint interval.")
+@click.option("--save-every", type=int, help="Validate + checkpoint interval "
+              "[default: preset, 100 cpu / 500 gpu].")
 @click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--trim/--no-trim", "trim_vocab", default=True, show_default=True,
               help="Trim the vocabulary to the corpus (WordPiece/Unigram).")
@@ -55,8 +71,10 @@ def distill_command(corpus, valid, relations, size, quiet, **options):
     \b
     Examples:
       edge-time distill --teacher ./e5-small --corpus cs.txt --size s --out cs-s
+          # CPU: the student is cut out of the teacher, then 300 steps of 32 x 128 tokens (~10 min)
+      edge-time distill --teacher ./e5-small --corpus cs.txt --size s --init random --max-steps 2000 --out cs-s-r
       edge-time distill --teacher xlm-roberta-large --teacher-layer 12 --relation-heads 64 \\
-          --corpus cs.jsonl.gz --size m --max-steps 200000 --out cs-m
+          --corpus cs.jsonl.gz --size m --init random --preset gpu --max-steps 200000 --out cs-m
       edge-time distill ... --out cs-s --resume        # continue after a crash
     \b
     Several processes (DDP; GPUs, or CPUs with gloo):

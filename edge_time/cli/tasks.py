@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from edge_time.compute import PRECISIONS
+
 
 @click.command("finetune")
 @click.option("--task", type=click.Choice(["ud", "ner", "cls", "qa"]), required=True,
@@ -28,12 +30,25 @@ import click
 @click.option("--max-length", type=int, default=512, show_default=True, help="Subword tokens per sentence.")
 @click.option("--max-train-examples", type=int, help="Use only the first N training examples (quick runs).")
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--freeze-embeddings", is_flag=True, help="Do not update the word embedding matrix: several times "
-              "faster steps for large-vocabulary encoders (XLM-R: 250k x hidden).")
+@click.option("--freeze-embeddings/--train-embeddings", default=None,
+              help="Keep the word embedding matrix fixed (several times faster steps for large vocabularies) or train "
+              "it [default: frozen when it has >= 100k rows, e.g. XLM-R's 250k; trained otherwise].")
+@click.option("--layer-decay", type=float, default=1.0, show_default=True,
+              help="Layer-wise lr decay: block i of L trains at lr x decay^(L-i); 1 disables it.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="bf16 autocast where the hardware has native bf16 (CUDA, AVX512-BF16/AMX, ARM BF16), else fp32.")
+@click.option("--teacher-model", type=click.Path(exists=True, file_okay=False),
+              help="Task distillation: a fine-tuned task model (same task) whose soft outputs the student learns on "
+              "--unlabeled text before gold fine-tuning; the student takes its label set.")
+@click.option("--unlabeled", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Raw UTF-8 text for task distillation, one document per line (repeatable).")
+@click.option("--distill-steps", type=int, default=300, show_default=True,
+              help="Task-distillation steps (batches of --batch-size sentences) before gold fine-tuning.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (only once a checkpoint is ready).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_size, lr, head_lr, label_smoothing,
-             patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, overwrite, quiet) -> None:
+             patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, layer_decay, precision,
+             teacher_model, unlabeled, distill_steps, overwrite, quiet) -> None:
     """Fine-tune an encoder for a pipeline task; keep the best dev checkpoint in --out.
 
     \b
@@ -42,6 +57,9 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
           --train cs_pud-train.conllu --dev cs_pud-dev.conllu --out out/cs-ud
       edge-time finetune --task ner --model minilm/ --train train.conll --dev dev.conll \\
           --out out/ner --epochs 5
+      # task distillation: the student first learns a fine-tuned teacher's outputs on raw text
+      edge-time finetune --task ud --model out/cs-student --teacher-model out/cs-ud-teacher \\
+          --unlabeled cs.txt --train cs_ud-train.conllu --dev cs_pud-dev.conllu --out out/cs-ud-s
     The folder holds the HF encoder, edge_time_task.json and head.safetensors; export it with
     `edge-time export --model out/cs-ud --target onnx`.
     """
@@ -53,6 +71,9 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
                                 learning_rate=lr, head_learning_rate=head_lr, label_smoothing=label_smoothing,
                                 patience=patience, eval_every=eval_every, max_length=max_length,
                                 max_train_examples=max_train_examples, seed=seed, freeze_embeddings=freeze_embeddings,
+                                layer_decay=layer_decay, precision=precision,
+                                teacher_model=Path(teacher_model) if teacher_model else None,
+                                unlabeled=[Path(u) for u in unlabeled], distill_steps=distill_steps,
                                 overwrite=overwrite,
                                 progress=not quiet))
     click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,

@@ -3,12 +3,28 @@
     from edge_time.distill import DistillConfig, distill
     distill(DistillConfig(teacher="path/to/teacher", corpus=["cs.txt"], out="cs-s", size="s"))
 
-Modules: ``teachers`` (where Q/K/V live per architecture), ``student`` (size presets), ``vocab``
-(vocabulary trimming), ``loss`` (relation loss), ``data`` (corpus chunks and order),
-``checkpoint``, ``card`` (model card) and ``recipe`` (the training loop, top to bottom).
+Modules: ``teachers`` (where Q/K/V live per architecture), ``student`` (size presets),
+``selection`` (students cut out of their teacher), ``defaults`` (CPU/GPU budget presets), ``vocab``
+(vocabulary trimming), ``loss`` (relation and hidden-state losses), ``data`` (corpus chunks and
+order), ``checkpoint``, ``card`` (model card) and ``recipe`` (the training loop, top to bottom).
+Names are imported on first use, so the CLI reads the presets without loading torch.
 """
 
-from edge_time.distill.recipe import DistillConfig, DistillError, distill
-from edge_time.distill.student import PRESETS, StudentSize
+from __future__ import annotations
 
-__all__ = ["DistillConfig", "DistillError", "distill", "PRESETS", "StudentSize"]
+from importlib import import_module
+
+_API = {
+    "DistillConfig": "edge_time.distill.recipe",
+    "DistillError": "edge_time.distill.recipe",
+    "distill": "edge_time.distill.recipe",
+    "PRESETS": "edge_time.distill.student",
+    "StudentSize": "edge_time.distill.student",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'edge_time.distill' has no attribute {name!r}")
+    return getattr(import_module(_API[name]), name)

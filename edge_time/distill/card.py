@@ -76,12 +76,13 @@ trained by relation distillation.
 |---|---|
 | teacher | `{config['teacher']}` ({info['teacher_type']}), layer {info['teacher_layer']} |
 | student | hidden {size['hidden']}, {size['layers']} layers, {size['heads']} heads, FFN {size['ffn']} (`{config['size'] or 'custom'}`) |
-| relations | {', '.join(info['relations'])}, {info['relation_heads']} relation heads |
+| init | {info.get('init', 'random')}: {info.get('init_note', '')} |
+| relations | {', '.join(info['relations'])}, {info['relation_heads']} relation heads; hidden-state loss weight {config.get('hidden_loss', 0)} |
 | corpus | {', '.join(str(c) for c in config['corpus'])} ({data['documents']} documents, {data['train_tokens']} training tokens) |
 | vocabulary | {data['teacher_vocab']} -> {data['student_vocab']} entries ({data['tokenizer_model']}, token coverage {data['token_coverage']:.4%}) |
 | parameters | {info['student_params']:,} (untrimmed vocabulary: {info['student_params_untrimmed']:,}) |
 | embedding parameters | {info['embedding_params']:,} (untrimmed: {info['embedding_params_untrimmed']:,}) |
-| steps x batch | {config['max_steps']} x {config['batch_size']}, max length {config['max_length']}, lr {config['lr']} |
+| steps x batch | {config['max_steps']} x {config['batch_size']}, max length {config['max_length']}, lr {config['lr']}, {info.get('precision', 'fp32')} |
 | best validation loss | {f'{best:.4f} at step {state.get("best_step")}' if best is not None else 'n/a (no validation text)'} |
 
 ## Loss curve

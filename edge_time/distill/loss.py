@@ -152,3 +152,19 @@ def reference_relation_loss(student: dict[str, torch.Tensor], teacher: dict[str,
         per_example = (kl * mask[:, None, :]).sum(dim=(1, 2)) / (relation_heads * lengths)
         total = total + rel.weight * per_example.mean()
     return total
+
+
+def hidden_state_loss(student_states: list[torch.Tensor], teacher_states: list[torch.Tensor], units: list[int],
+                      attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over layers of the MSE between student states and the teacher's at the kept ``units``.
+
+    For teacher-initialised students only: their unit i *is* teacher unit ``units[i]``, so the states
+    can be compared directly, without the learned projection TinyBERT needs. Real tokens only, fp32.
+    """
+    mask = attention_mask.bool()
+    index = torch.as_tensor(units, device=teacher_states[0].device)
+    total = attention_mask.new_zeros((), dtype=torch.float32)
+    for student, teacher in zip(student_states, teacher_states):
+        diff = student.float()[mask] - teacher.detach().float().index_select(-1, index)[mask]
+        total = total + diff.pow(2).mean()
+    return total / max(1, len(student_states))

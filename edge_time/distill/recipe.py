@@ -1,10 +1,12 @@
 """The distillation recipe, top to bottom: ``distill(DistillConfig(...))``.
 
-1. check the configuration (before anything is written), 2. tokenize the corpus with the teacher
-tokenizer into chunks and trim the vocabulary, 3. build the frozen teacher (cut after layer L)
-and the random BERT student, 4. train with accelerate (one CPU, DDP over GPUs/nodes, bf16
-autocast on CUDA), validating and checkpointing every ``save_every`` steps, 5. write the best
-student as a Hugging Face folder with the trimmed tokenizer, config and model card.
+1. check the configuration (before anything is written) and fill the budget from the device's
+preset (:mod:`edge_time.distill.defaults`), 2. tokenize the corpus with the teacher tokenizer into
+chunks and trim the vocabulary, 3. build the frozen teacher (cut after layer L) and the BERT
+student, cut out of the teacher (:mod:`edge_time.distill.selection`) or random, 4. train with
+accelerate (one CPU, DDP over GPUs/nodes, bf16 autocast where the hardware has native bf16),
+validating and checkpointing every ``save_every`` steps, 5. write the best student as a Hugging
+Face folder with the trimmed tokenizer, config and model card.
 
 Run folder (``out``): the final model files, ``distill_config.json``, ``metrics.jsonl``,
 ``README.md`` (model card), ``loss_curve.png`` and ``run/`` (data cache, trimmed tokenizer,
@@ -27,11 +29,14 @@ import numpy as np
 import torch
 
 from edge_time.atomic import write_json_atomic, write_text_atomic
+from edge_time.compute import resolve_precision
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
 from edge_time.distill.data import (SampleOrder, collate, corpus_fingerprint, load_chunks, save_chunks,
                                     split_validation, tokenize_corpus)
-from edge_time.distill.loss import DEFAULT_BLOCK_ELEMENTS, Relation, relation_loss
+from edge_time.distill.defaults import with_defaults
+from edge_time.distill.loss import DEFAULT_BLOCK_ELEMENTS, Relation, hidden_state_loss, relation_loss
+from edge_time.distill.selection import Selection, init_from_teacher, measure_importance, resolve_init, select
 from edge_time.distill.student import build_student, freeze_unused_top, resolve_size
 from edge_time.distill.teachers import ProjectionCapture, load_teacher, qkv_modules
 from edge_time.distill.vocab import identity_vocab, model_kind, tokenizer_from_json, trim_tokenizer
@@ -60,13 +65,18 @@ class DistillConfig:
     relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads;
     # lowered to divide both hidden sizes
     relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])
+    init: str = "auto"  # teacher | random | auto (teacher weights whenever the student fits in the teacher)
+    hidden_loss: float = 0.0  # weight of the hidden-state loss (teacher-initialised students: units correspond)
+    init_sample: int = 64  # corpus chunks whose teacher activations choose the kept units
+    preset: str = "auto"  # cpu | gpu | auto (by device): fills the budget fields left None below
+    precision: str = "auto"  # fp32 | bf16 | auto (bf16 where the hardware has it natively)
     dropout: float = 0.1  # student hidden + attention dropout (BERT's default)
-    max_length: int = 512
+    max_length: int | None = None  # preset: 128 on CPU, 512 on GPU
     pack_documents: bool = False  # concatenate short documents into full-length chunks
-    batch_size: int = 256  # global: across processes and accumulation steps
+    batch_size: int | None = None  # global: across processes and accumulation steps; preset: 32 CPU, 256 GPU
     grad_accum: int = 1
-    max_steps: int = 10_000
-    lr: float = 6e-4
+    max_steps: int | None = None  # preset: 300 CPU, 10k GPU
+    lr: float | None = None  # preset: 1e-4 for teacher-initialised students, 6e-4 for random ones
     warmup_steps: int | None = None  # default 2% of max_steps (the paper: 4k of 200k)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-6
@@ -76,7 +86,7 @@ class DistillConfig:
     valid: list[str] | None = None  # held-out files; default: a slice of the corpus
     valid_fraction: float = 0.01
     max_valid_chunks: int = 256
-    save_every: int = 500  # validate + checkpoint interval (steps)
+    save_every: int | None = None  # validate + checkpoint interval (steps); preset: 100 CPU, 500 GPU
     log_every: int = 10
     trim_vocab: bool = True
     vocab_coverage: float = 1.0
@@ -96,9 +106,12 @@ class DistillConfig:
 
 # ---------------------------------------------------------------- 1. checks and folders
 
-def check_config(config: DistillConfig):
-    """Everything that can be checked without loading models; returns (size, relations)."""
-    size = resolve_size(config.size, config.hidden, config.layers, config.heads, config.ffn)
+def check_config(config: DistillConfig, teacher_dir: Path):
+    """Everything that can be checked from the teacher's config.json alone, before anything is written.
+
+    Returns (config with the preset's budget filled in, student size, 'teacher'|'random', why, relations).
+    """
+    config, size, init, why = resolve_student(config, teacher_dir)
     try:
         relations = tuple(Relation.parse(r) for r in config.relations)
     except ValueError as exc:
@@ -110,7 +123,27 @@ def check_config(config: DistillConfig):
             raise DistillError(f"{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.max_length > 4096:
         raise DistillError(f"--max-length {config.max_length} is larger than 4096; students use absolute positions")
-    return size, relations
+    if config.hidden_loss < 0:
+        raise DistillError(f"--hidden-loss must be >= 0, got {config.hidden_loss}")
+    return config, size, init, why, relations
+
+
+def resolve_student(config: DistillConfig, teacher_dir: Path):
+    """(config with the preset's budget filled in, student size, 'teacher'|'random', why) from the teacher config."""
+    from transformers import AutoConfig
+
+    size = resolve_size(config.size, config.hidden, config.layers, config.heads, config.ffn)
+    try:
+        teacher_config = AutoConfig.from_pretrained(teacher_dir, trust_remote_code=config.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"{teacher_dir}: cannot read the teacher's config.json ({exc})") from exc
+    total = int(getattr(teacher_config, "num_hidden_layers", 0))
+    layers = config.teacher_layer or min(12, total)
+    init, size, why = resolve_init(config.init, teacher_config, size, layers, heads_given=config.heads is not None)
+    if init == "random" and config.hidden_loss:
+        raise DistillError("--hidden-loss needs a teacher-initialised student (its units match the teacher's); "
+                           "drop --hidden-loss or use --init teacher")
+    return with_defaults(config, init), size, init, why
 
 
 def prepare_out_dir(config: DistillConfig) -> Path:
@@ -287,11 +320,13 @@ class MetricsLog:
 
 
 class Distiller:
-    """Teacher + student with their Q/K/V hooks; ``loss(batch)`` is the relation loss of one batch."""
+    """Teacher + student with their Q/K/V hooks; ``loss(batch)`` is the relation loss of one batch,
+    plus the weighted hidden-state loss when the student's units are a selection of the teacher's."""
 
     def __init__(self, teacher, student, teacher_layer: int, relation_heads: int, relations, block_elements: int,
-                 autocast):
+                 autocast, selection: Selection | None = None, hidden_loss: float = 0.0):
         self.teacher, self.student = teacher, student
+        self.selection, self.hidden_loss = selection, hidden_loss
         self.teacher_qkv = ProjectionCapture(qkv_modules(teacher, teacher_layer))
         last = student.config.num_hidden_layers
         attn = student.encoder.layer[last - 1].attention.self
@@ -302,14 +337,20 @@ class Distiller:
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``model`` is the (possibly DDP-wrapped) student."""
         mask = batch["attention_mask"]
+        states = bool(self.hidden_loss)
         with torch.no_grad(), self.autocast():
             self.teacher_qkv.reset()
-            self.teacher(input_ids=batch["teacher_ids"], attention_mask=mask)
+            teacher_out = self.teacher(input_ids=batch["teacher_ids"], attention_mask=mask, output_hidden_states=states)
         with self.autocast():
             self.student_qkv.reset()
-            model(input_ids=batch["student_ids"], attention_mask=mask)
-        return relation_loss(self.student_qkv.take(), self.teacher_qkv.take(), mask, self.relation_heads,
+            student_out = model(input_ids=batch["student_ids"], attention_mask=mask, output_hidden_states=states)
+        loss = relation_loss(self.student_qkv.take(), self.teacher_qkv.take(), mask, self.relation_heads,
                              self.relations, self.block_elements)
+        if states:
+            teacher_states = [teacher_out.hidden_states[i + 1] for i in self.selection.layers]
+            loss = loss + self.hidden_loss * hidden_state_loss(list(student_out.hidden_states[1:]), teacher_states,
+                                                               self.selection.hidden, mask)
+        return loss
 
 
 def validate(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
@@ -337,25 +378,31 @@ def distill(config: DistillConfig) -> Path:
     from edge_time.modeling.spec import resolve_model_dir
 
     # ---- 1. configuration, folders
-    size, relations = check_config(config)
+    teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
+    config, size, init, init_why, relations = check_config(config, teacher_dir)
+    precision = resolve_precision(config.precision)
     if not config.progress:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
     cuda = torch.cuda.is_available()
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # a second run in this process may use another precision (process group kept)
     # Several processes without CUDA: tell accelerate to use CPU DDP (gloo); otherwise it sees one process.
-    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no",
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no",
                               cpu=not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1)
     world, rank = accelerator.num_processes, accelerator.process_index
     if config.batch_size % (world * config.grad_accum):
         raise DistillError(f"--batch-size {config.batch_size} is not divisible by processes x --grad-accum "
                            f"({world} x {config.grad_accum}); choose a multiple")
     micro = config.batch_size // (world * config.grad_accum)
-    teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
     out = prepare_out_dir(config) if accelerator.is_main_process else Path(config.out)
     accelerator.wait_for_everyone()
     run = out / "run"
     log = accelerator.print if config.progress else (lambda *a, **k: None)
+    log(f"student: {init_why}; {config.max_steps} steps x {config.batch_size} chunks of <= {config.max_length} "
+        f"tokens, lr {config.lr:g}, {precision}")
 
     # ---- 2. tokenizer, data, vocabulary
     try:
@@ -387,8 +434,15 @@ def distill(config: DistillConfig) -> Path:
     student_pad = int(to_student[teacher_pad])
 
     # ---- 3. models
-    student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout)
-    frozen = freeze_unused_top(student)
+    selection = None
+    if init == "teacher":
+        selection = choose_selection(config, out, teacher, chunks, pad_id, size, log)
+        student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout,
+                                teacher.config.layer_norm_eps, teacher.config.hidden_act)
+        init_from_teacher(student, teacher, selection, kept)
+    else:
+        student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout)
+    frozen = freeze_unused_top(student, top_block=not config.hidden_loss)
     params_full_vocab = count_params(student) + (data_info["teacher_vocab"] - len(kept)) * size.hidden
     optimizer, scheduler = make_optimizer(student, config)
     if accelerator.is_main_process:
@@ -396,6 +450,8 @@ def distill(config: DistillConfig) -> Path:
             "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
             "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
             "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
+            "init": init, "init_note": init_why, "selection": selection.to_json() if selection else None,
+            "precision": precision,
             "student_params": count_params(student), "student_params_untrimmed": params_full_vocab,
             "embedding_params": len(kept) * size.hidden,
             "embedding_params_untrimmed": data_info["teacher_vocab"] * size.hidden,
@@ -416,7 +472,7 @@ def distill(config: DistillConfig) -> Path:
     model, optimizer = accelerator.prepare(student, optimizer)
     teacher.to(accelerator.device)
     distiller = Distiller(teacher, accelerator.unwrap_model(model), teacher_layer, relation_heads, relations,
-                          config.block_elements, accelerator.autocast)
+                          config.block_elements, accelerator.autocast, selection, config.hidden_loss)
     order = SampleOrder(len(chunks), config.seed)
     metrics = MetricsLog(out / "metrics.jsonl", accelerator.is_main_process, start_step)
     bar = tqdm(total=config.max_steps, initial=start_step, desc="distilling", unit="step",
@@ -490,6 +546,25 @@ def distill(config: DistillConfig) -> Path:
         write_card(out, json.loads((out / CONFIG_NAME).read_text()), state)
     accelerator.wait_for_everyone()
     return out
+
+
+def choose_selection(config: DistillConfig, out: Path, teacher, chunks, pad_id: int, size, log) -> Selection:
+    """The teacher parts the student keeps: measured on the first ``init_sample`` chunks, or on --resume
+    read back from the run's config (so the hidden-state loss pairs the same units)."""
+    saved = out / CONFIG_NAME
+    if config.resume and saved.is_file() and json.loads(saved.read_text()).get("selection"):
+        return Selection.from_json(json.loads(saved.read_text())["selection"])
+    sample = np.arange(min(len(chunks), config.init_sample))
+    batches = []
+    for start in range(0, len(sample), 16):
+        batch = collate(chunks, sample[start:start + 16], pad_id)
+        batches.append({"input_ids": batch["teacher_ids"], "attention_mask": batch["attention_mask"]})
+    began = time.perf_counter()
+    selection = select(measure_importance(teacher, batches), size, teacher.config)
+    log(f"teacher init: layers {[i + 1 for i in selection.layers]}, {len(selection.hidden)} hidden units, "
+        f"{len(selection.heads[0])} heads, {len(selection.ffn[0])} FFN neurons per layer "
+        f"({len(sample)} chunks, {time.perf_counter() - began:.1f} s)")
+    return selection
 
 
 def write_model_folder(out: Path, student, tokenizer_dir: Path, state: dict) -> None:

@@ -65,11 +65,12 @@ def resolve_size(name: str | None, hidden: int | None = None, layers: int | None
 
 
 def build_student(size: StudentSize, vocab_size: int, pad_token_id: int, max_positions: int, seed: int,
-                  dropout: float = 0.1):
+                  dropout: float = 0.1, layer_norm_eps: float = 1e-12, hidden_act: str = "gelu"):
     """A randomly initialised BertModel, reproducible from ``seed``.
 
     It keeps BERT's pooler (untrained, like the last block's FFN) so ``AutoModel`` loads the
-    folder without "newly initialized" warnings.
+    folder without "newly initialized" warnings. A teacher-initialised student passes the
+    teacher's LayerNorm epsilon and activation, so its copied blocks compute what the teacher's do.
     """
     import torch
     from transformers import BertConfig, BertModel
@@ -83,7 +84,8 @@ def build_student(size: StudentSize, vocab_size: int, pad_token_id: int, max_pos
         max_position_embeddings=max_positions,
         type_vocab_size=2,
         pad_token_id=pad_token_id,
-        hidden_act="gelu",
+        hidden_act=hidden_act,
+        layer_norm_eps=layer_norm_eps,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
@@ -91,8 +93,10 @@ def build_student(size: StudentSize, vocab_size: int, pad_token_id: int, max_pos
     return BertModel(config)
 
 
-def freeze_unused_top(student) -> list[str]:
+def freeze_unused_top(student, top_block: bool = True) -> list[str]:
     """Freeze the last block's parts after Q/K/V and the pooler: the loss never reaches them (as in MiniLMv2).
+
+    ``top_block=False`` freezes only the pooler (a hidden-state loss reaches the whole top block).
 
     They keep their initial values (fine-tuning trains them). Frozen, they are left out of the
     optimizer and of DDP's gradient reduction, so multi-process runs need no
@@ -100,8 +104,8 @@ def freeze_unused_top(student) -> list[str]:
     """
     top = student.encoder.layer[-1]
     frozen = []
-    for prefix, module in (("attention.output", top.attention.output), ("intermediate", top.intermediate),
-                           ("output", top.output)):
+    parts = (("attention.output", top.attention.output), ("intermediate", top.intermediate), ("output", top.output))
+    for prefix, module in parts if top_block else ():
         for name, param in module.named_parameters():
             param.requires_grad_(False)
             frozen.append(f"encoder.layer.{len(student.encoder.layer) - 1}.{prefix}.{name}")

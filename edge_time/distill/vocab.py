@@ -5,8 +5,9 @@ best-scoring segmentation; both only ever *lose* candidates when entries are rem
 whose teacher segmentation uses kept entries only ("covered" text) is segmented identically by
 the trimmed tokenizer (ids renumbered). Kept: special/added tokens, every entry the corpus uses
 (or the most frequent ones reaching ``coverage`` of the corpus tokens, at most ``max_size``),
-and the single-character pieces of the corpus alphabet, so unseen words of the language still
-segment into characters instead of <unk>.
+and the single-character pieces of the language's alphabet — both cases of every corpus letter and
+every letter of the scripts the corpus writes in — so unseen words of the language still segment
+into characters instead of <unk>.
 
 The trimmed ``tokenizer.json`` is the teacher's with the model vocabulary, added tokens and the
 post-processor's special ids renumbered; normalizer and pre-tokenizer are untouched.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,17 +55,38 @@ def special_ids(tokenizer_json: dict) -> set[int]:
     return {int(tok["id"]) for tok in tokenizer_json.get("added_tokens", [])}
 
 
+def script_of(char: str) -> str | None:
+    """The Unicode script a letter belongs to, from its name ('LATIN', 'CYRILLIC', ...); None for non-letters."""
+    if not char.isalpha():
+        return None
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else None
+
+
+def language_alphabet(corpus_chars: set[str], candidates: set[str]) -> set[str]:
+    """The corpus characters, both cases of each, and every letter among ``candidates`` written in a script
+    the corpus uses: a held-out word with a letter the corpus lacks ('Ť') still segments into characters."""
+    scripts = {script_of(c) for c in corpus_chars} - {None}
+    cased = {variant for c in corpus_chars for variant in (c, c.upper(), c.lower()) if len(variant) == 1}
+    return cased | {c for c in candidates if script_of(c) in scripts}
+
+
 def alphabet_ids(tokenizer_json: dict, chars: set[str]) -> set[int]:
-    """Ids of the single-character pieces ('x', '##x', '▁x') for characters of the corpus."""
+    """Ids of the single-character pieces ('x', '##x', '▁x') of the corpus alphabet (:func:`language_alphabet`)."""
     model = tokenizer_json["model"]
     kind = model_kind(tokenizer_json)
     if kind == "wordpiece":
         prefix = model.get("continuing_subword_prefix", "##")
         vocab = model["vocab"]
-        return {vocab[p] for c in chars for p in (c, prefix + c) if p in vocab}
+        singles = {p[len(prefix):] if p.startswith(prefix) else p for p in vocab
+                   if len(p) == 1 or (p.startswith(prefix) and len(p) == len(prefix) + 1)}
+        return {vocab[p] for c in language_alphabet(chars, singles) for p in (c, prefix + c) if p in vocab}
     if kind == "unigram":
-        wanted = set(chars) | {"\u2581" + c for c in chars}
-        return {i for i, (piece, _) in enumerate(model["vocab"]) if piece in wanted}
+        pieces = [piece for piece, _ in model["vocab"]]
+        singles = {p[-1] for p in pieces if len(p) == 1 or (len(p) == 2 and p[0] == "\u2581")}
+        alphabet = language_alphabet(chars, singles)
+        wanted = alphabet | {"\u2581" + c for c in alphabet}
+        return {i for i, piece in enumerate(pieces) if piece in wanted}
     return set()
 
 

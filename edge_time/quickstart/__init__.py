@@ -148,7 +148,7 @@ def quickstart(config: QuickstartConfig, say: Callable[[str], None] = lambda mes
     distill_config = DistillConfig(teacher=str(teacher), corpus=[str(corpus)], out=str(student), size=config.size,
                                    max_length=config.max_length, batch_size=config.batch_size,
                                    max_steps=config.steps, save_every=save_every, progress=config.progress)
-    check_config(distill_config)
+    check_config(distill_config, teacher)
     run_config = RunConfig(seq_len=config.max_length, runs=config.runs)
     run_config.validate()
     prepare_out(out, config.overwrite)

@@ -96,22 +96,25 @@ def decode_tree(scores: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def _lower(text: str) -> str:
+    """Lowercase that keeps the length ("İ".lower() has two characters), so casing offsets stay valid."""
+    lower = text.lower()
+    return lower if len(lower) == len(text) else "".join(low if len(low := c.lower()) == 1 else c for c in text)
+
+
+def _upper(text: str) -> str:
+    """Uppercase that keeps the length ("ß".upper() is "SS"), so casing offsets stay valid."""
+    upper = text.upper()
+    return upper if len(upper) == len(text) else "".join(up if len(up := c.upper()) == 1 else c for c in text)
+
+
 def _edit_script(source: str, target: str) -> str:
-    """Shortest script of "-" (delete a source char) and "+c" (insert c) turning source into target."""
-    rows, cols = len(source) + 1, len(target) + 1
-    cost = [[0] * cols for _ in range(rows)]
-    script = [[""] * cols for _ in range(rows)]
-    for i in range(rows):
-        for j in range(cols):
-            if i == 0 and j == 0:
-                continue
-            best = None
-            if i and (best is None or cost[i - 1][j] + 1 < best):
-                best, path = cost[i - 1][j] + 1, script[i - 1][j] + "-"
-            if j and (best is None or cost[i][j - 1] + 1 < best):
-                best, path = cost[i][j - 1] + 1, script[i][j - 1] + "+" + target[j - 1]
-            cost[i][j], script[i][j] = best, path
-    return script[-1][-1]
+    """The minimal script turning source into target: insert every target char, delete every source char.
+
+    Without a copy operation every script costs len(source) + len(target); UDPipe 2 breaks the tie
+    this way. Deleted characters are not named, so one script serves all stems.
+    """
+    return "".join("+" + char for char in target) + "-" * len(source)
 
 
 def lemma_rule(form: str, lemma: str) -> str:
@@ -120,6 +123,8 @@ def lemma_rule(form: str, lemma: str) -> str:
     Casing marks where the lemma switches case (offsets from the end in its second half);
     the longest common substring of lowercased form and lemma is kept, the prefix and suffix
     around it are rewritten by edit scripts; with nothing in common the lemma is stored whole.
+    A lemma whose case no casing script restores (titlecase digraphs such as "ǅ") is stored
+    verbatim with an empty casing, so every rule gives back its lemma.
     """
     casing, previous = "", None
     for i, char in enumerate(lemma):
@@ -128,32 +133,38 @@ def lemma_rule(form: str, lemma: str) -> str:
             offset = i if i <= len(lemma) // 2 else i - len(lemma)
             casing += ("¦" if casing else "") + f"{case}{offset}"
         previous = case
-    form, lemma = form.lower(), lemma.lower()
+    lower_form, lower_lemma = _lower(form), _lower(lemma)
     best = best_form = best_lemma = 0
-    for start_lemma in range(len(lemma)):
-        for start_form in range(len(form)):
+    for start_lemma in range(len(lower_lemma)):
+        for start_form in range(len(lower_form)):
             length = 0
-            while (start_form + length < len(form) and start_lemma + length < len(lemma)
-                   and form[start_form + length] == lemma[start_lemma + length]):
+            while (start_form + length < len(lower_form) and start_lemma + length < len(lower_lemma)
+                   and lower_form[start_form + length] == lower_lemma[start_lemma + length]):
                 length += 1
             if length > best:
                 best, best_form, best_lemma = length, start_form, start_lemma
     if not best:
-        return f"{casing};a{lemma}"
-    prefix = _edit_script(form[:best_form], lemma[:best_lemma])
-    suffix = _edit_script(form[best_form + best:], lemma[best_lemma + best:])
-    return f"{casing};d{prefix}¦{suffix}"
+        rule = f"{casing};a{lower_lemma}"
+    else:
+        prefix = _edit_script(lower_form[:best_form], lower_lemma[:best_lemma])
+        suffix = _edit_script(lower_form[best_form + best:], lower_lemma[best_lemma + best:])
+        rule = f"{casing};d{prefix}¦{suffix}"
+    return rule if apply_lemma_rule(form, rule) == lemma else f";a{lemma}"
 
 
-def _consumed(script: str) -> int:
-    """Source characters an edit script consumes ("-" consumes one, "+c" none)."""
+def _consumed(script: str) -> int | None:
+    """Form characters an edit script consumes ("-" and "→" one, "+c" none); None when malformed."""
     count, i = 0, 0
     while i < len(script):
         if script[i] == "+":
+            if i + 1 == len(script):
+                return None
             i += 2
-        else:
-            count += script[i] in "-→"
+        elif script[i] in "-→":
+            count += 1
             i += 1
+        else:
+            return None
     return count
 
 
@@ -172,31 +183,68 @@ def _apply_script(script: str, source: str) -> str:
     return "".join(out)
 
 
-def apply_lemma_rule(form: str, rule: str) -> str:
-    """Apply a rule from :func:`lemma_rule`; a rule that does not fit the form yields the form."""
+def _parse_lemma_rule(rule: str) -> tuple[list[tuple[bool, int]], str | tuple[str, str, int, int]] | None:
+    """Casing steps (to upper, offset) and either the absolute lemma or (prefix, suffix, their cuts).
+
+    None when the rule is malformed. The separator "¦" is found by walking the prefix script,
+    because "+¦" inserts a "¦".
+    """
     casing, _, edit = rule.partition(";")
-    if edit.startswith("a"):
-        lemma = edit[1:]
-    elif edit.startswith("d") and "¦" in edit:
-        prefix, _, suffix = edit[1:].partition("¦")
-        lower = form.lower()
-        cut_front, cut_back = _consumed(prefix), _consumed(suffix)
-        if cut_front + cut_back > len(lower):
-            lemma = lower
-        else:
-            middle = lower[cut_front: len(lower) - cut_back]
-            lemma = (_apply_script(prefix, lower[:cut_front]) + middle
-                     + _apply_script(suffix, lower[len(lower) - cut_back:]))
-    else:
-        return form
-    for part in casing.split("¦"):
-        if not part or part == "↓0":  # lemmas start lowercased
-            continue
+    steps = []
+    for part in filter(None, casing.split("¦")):
+        if part[0] not in "↑↓":
+            return None
         try:
-            offset = int(part[1:])
+            steps.append((part[0] == "↑", int(part[1:])))
         except ValueError:
-            return form
-        lemma = lemma[:offset] + (lemma[offset:].upper() if part[0] == "↑" else lemma[offset:].lower())
+            return None
+    if edit.startswith("a"):
+        return steps, edit[1:]
+    if not edit.startswith("d"):
+        return None
+    i = 1
+    while i < len(edit):
+        if edit[i] == "¦":
+            prefix, suffix = edit[1:i], edit[i + 1:]
+            cuts = _consumed(prefix), _consumed(suffix)
+            return None if None in cuts else (steps, (prefix, suffix, *cuts))
+        i += 2 if edit[i] == "+" else 1
+    return None
+
+
+def lemma_rule_min_length(rule: str) -> float:
+    """The shortest form ``rule`` fits: the characters its scripts consume, 0 for an absolute lemma, inf if malformed.
+
+    A rule that consumes the whole form still fits: learnt on "přišlo" -> "přijít", it rightly
+    turns "šlo" into "jít"; one that needs more characters than the form has cannot apply.
+    """
+    parsed = _parse_lemma_rule(rule)
+    if parsed is None:
+        return np.inf
+    edit = parsed[1]
+    return 0 if isinstance(edit, str) else edit[2] + edit[3]
+
+
+def apply_lemma_rule(form: str, rule: str) -> str:
+    """Apply a rule from :func:`lemma_rule`.
+
+    A rule too long for the form (see :func:`lemma_rule_min_length`) keeps the form's letters
+    under the rule's casing; a malformed rule yields the form.
+    """
+    parsed = _parse_lemma_rule(rule)
+    if parsed is None:
+        return form
+    steps, edit = parsed
+    if isinstance(edit, str):
+        lemma = edit
+    else:
+        lemma = _lower(form)
+        prefix, suffix, cut_front, cut_back = edit
+        if cut_front + cut_back <= len(lemma):
+            lemma = (_apply_script(prefix, lemma[:cut_front]) + lemma[cut_front: len(lemma) - cut_back]
+                     + _apply_script(suffix, lemma[len(lemma) - cut_back:]))
+    for to_upper, offset in steps:
+        lemma = lemma[:offset] + (_upper(lemma[offset:]) if to_upper else _lower(lemma[offset:]))
     return lemma
 
 

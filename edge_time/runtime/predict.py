@@ -13,6 +13,7 @@ same class, so bundle and PyTorch predictions go through identical input buildin
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -20,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edge_time.errors import EdgeTimeError
-from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree
+from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, lemma_rule_min_length
 from edge_time.runtime.tokenize import Encoded, TextEncoder
 
 WORD_TASKS = ("ud", "ner")
@@ -222,7 +223,6 @@ class TaskPredictor:
         n = len(words)
         rows = slice(1, n + 1)
         pick = lambda name: [self.labels[name][i] for i in outputs[name][row, rows].argmax(-1)]  # noqa: E731
-        rules = pick("lemma_rule")
         heads = decode_tree(outputs["arc"][row, : n + 1, : n + 1])
         deprel_labels = self.labels["deprel"]
         root_id = deprel_labels.index("root") if "root" in deprel_labels else None
@@ -236,9 +236,29 @@ class TaskPredictor:
                 elif len(label_scores) > 1:
                     label_scores[root_id] = -np.inf
             deprels.append(deprel_labels[int(label_scores.argmax())])
-        return UDParse(words=list(words), lemmas=[apply_lemma_rule(w, r) for w, r in zip(words, rules)],
+        return UDParse(words=list(words), lemmas=self._lemmas(words, outputs["lemma_rule"][row, rows]),
                        upos=pick("upos"), xpos=pick("xpos"), feats=pick("feats"),
                        heads=[int(h) for h in heads[1:]], deprels=deprels)
+
+    @functools.cached_property
+    def _lemma_rule_min_lengths(self) -> np.ndarray:
+        return np.array([lemma_rule_min_length(rule) for rule in self.labels["lemma_rule"]])
+
+    def _lemmas(self, words: list[str], scores: np.ndarray) -> list[str]:
+        """Each word's best lemma rule, or its best rule that fits when the top one does not.
+
+        A rule too long for the form was learnt on longer words and would only give back the form,
+        while a lower-scoring rule that fits is a real guess (short words, abbreviations).
+        """
+        rules = self.labels["lemma_rule"]
+        min_lengths = self._lemma_rule_min_lengths
+        lengths = np.array([len(w) for w in words])
+        best = scores.argmax(-1)
+        misfits = np.flatnonzero(min_lengths[best] > lengths)
+        if misfits.size:
+            fitting = min_lengths[None, :] <= lengths[misfits, None]
+            best[misfits] = np.where(fitting, scores[misfits], -np.inf).argmax(-1)
+        return [apply_lemma_rule(word, rules[i]) for word, i in zip(words, best)]
 
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:
         self._expect("ner")

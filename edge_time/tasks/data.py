@@ -30,6 +30,22 @@ def _by_frequency(counter: collections.Counter) -> list[str]:
     return [label for label, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Mean over rows of KL(softmax(teacher / T) || softmax(student / T)) x T^2 (Hinton et al.)."""
+    if student.numel() == 0:
+        return student.sum() * 0.0
+    t = F.log_softmax(teacher.detach() / temperature, dim=-1)
+    s = F.log_softmax(student / temperature, dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature ** 2
+
+
+def _word_rows(arrays, root_row: bool) -> torch.Tensor:
+    mask = torch.from_numpy(arrays["word_mask"]).bool()
+    if root_row:
+        mask[:, 0] = False  # the artificial root has no tags and no head
+    return mask
+
+
 class UDTask:
     """UPOS, XPOS, UFeats, lemma rules and labelled dependency trees from CoNLL-U."""
 
@@ -104,6 +120,15 @@ class UDTask:
                                         label_smoothing=label_smoothing)
         return total
 
+    def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
+        """Task distillation: tag, lemma-rule, arc and (at the teacher's best head) label distributions."""
+        rows = _word_rows(arrays, root_row=True)
+        total = sum(soft_kl(s[rows], t[rows], temperature) for s, t in zip(outputs[:4], teacher[:4]))
+        total = total + soft_kl(outputs[4][rows], teacher[4][rows], temperature)
+        best_head = teacher[4].argmax(dim=-1)[:, :, None, None].expand(-1, -1, 1, teacher[5].shape[-1])
+        at_head = [scores.gather(2, best_head).squeeze(2)[rows] for scores in (outputs[5], teacher[5])]
+        return total + soft_kl(at_head[0], at_head[1], temperature)
+
     def predict(self, predictor: TaskPredictor, examples):
         return predictor.parse([s.forms for s in examples])
 
@@ -163,6 +188,10 @@ class NERTask:
     def loss(self, outputs, targets, label_smoothing: float):
         return F.cross_entropy(outputs[0].flatten(0, 1), targets["tags"].flatten(), ignore_index=IGNORE)
 
+    def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
+        rows = _word_rows(arrays, root_row=False)
+        return soft_kl(outputs[0][rows], teacher[0][rows], temperature)
+
     def predict(self, predictor, examples):
         return predictor.tag([s.words for s in examples])
 
@@ -200,6 +229,9 @@ class ClsTask:
 
     def loss(self, outputs, targets, label_smoothing: float):
         return F.cross_entropy(outputs[0], targets["label"], ignore_index=IGNORE, label_smoothing=label_smoothing)
+
+    def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
+        return soft_kl(outputs[0], teacher[0], temperature)
 
     def predict(self, predictor, examples):
         return predictor.classify([e.text for e in examples])

@@ -1,8 +1,11 @@
 """The fine-tuning recipe: encoder + task head, AdamW, warmup + cosine, dev evaluation, early stopping.
 
-Read top to bottom: load data and encoder -> build the head -> train, scoring dev after each
-epoch (or every ``eval_every`` steps) -> keep the best checkpoint (atomic save) -> stop after
-``patience`` evaluations without improvement.
+Read top to bottom: load data and encoder -> build the head (the teacher's label inventory when
+task-distilling) -> optionally learn a fine-tuned teacher's soft outputs on unlabelled text
+(:mod:`edge_time.tasks.task_distill`) -> train on gold, scoring dev after each epoch (or every
+``eval_every`` steps) -> keep the best checkpoint (atomic save) -> stop after ``patience``
+evaluations without improvement. bf16 autocast where the CPU/GPU has native bf16
+(:mod:`edge_time.compute`); large multilingual embedding matrices frozen by default.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ import torch
 
 from edge_time.atomic import write_json_atomic
 from edge_time.bundle import BundleError
+from edge_time.compute import autocast, resolve_precision
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import load_hf_encoder, resolve_model_dir
-from edge_time.tasks.checkpoint import TaskSpec, save_task_model, text_encoder_for, torch_predictor
+from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_model, text_encoder_for, torch_predictor
 from edge_time.tasks.data import get_task
+from edge_time.tasks.task_distill import distill_task, read_unlabeled
 from edge_time.tasks.heads import WORD_INPUTS, HFStack, build_head, task_model
 
 RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
+FREEZE_EMBEDDINGS_ROWS = 100_000  # vocabularies this large (XLM-R: 250k) are frozen unless asked otherwise
 
 
 @dataclass
@@ -53,7 +59,14 @@ class FinetuneConfig:
     max_train_examples: int | None = None
     seed: int = 42
     head: dict[str, Any] = field(default_factory=dict)  # head sizes: mlp, arc, rel, dropout
-    freeze_embeddings: bool = False  # keep the (vocabulary x hidden) matrices fixed: much faster for big vocabularies
+    freeze_embeddings: bool | None = None  # keep the word embeddings fixed; None: freeze >= 100k rows (much faster)
+    layer_decay: float = 1.0  # layer-wise lr decay: block i (1..L) gets lr x decay^(L - i), embeddings decay^L
+    precision: str = "auto"  # fp32 | bf16 | auto (bf16 where the hardware has native bf16)
+    teacher_model: Path | None = None  # a fine-tuned task model whose soft outputs the student learns first
+    unlabeled: list[Path] = field(default_factory=list)  # raw text for task distillation (one document per line)
+    distill_steps: int = 300  # task-distillation steps before gold fine-tuning
+    max_unlabeled: int = 50_000  # sentences sampled from --unlabeled
+    distill_temperature: float = 1.0
     overwrite: bool = False
     progress: bool = True
 
@@ -86,6 +99,21 @@ def _schedule(total: int, warmup: int):
     return factor
 
 
+def param_groups(hf_model, head, config: FinetuneConfig) -> list[dict]:
+    """Encoder groups (lr decayed per layer when ``layer_decay`` < 1) and the head group."""
+    layers = hf_model.config.num_hidden_layers
+    groups: dict[int, list] = {}
+    for name, param in hf_model.named_parameters():
+        if not param.requires_grad:
+            continue
+        match = [int(part) for part in name.split(".") if part.isdigit()]
+        depth = match[0] + 1 if ".layer." in name and match else (0 if "embeddings" in name else layers + 1)
+        groups.setdefault(min(depth, layers + 1), []).append(param)
+    encoder = [{"params": params, "lr": config.learning_rate * config.layer_decay ** max(0, layers - depth)}
+               for depth, params in sorted(groups.items())]
+    return encoder + [{"params": list(head.parameters()), "lr": config.head_learning_rate}]
+
+
 def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune ``config.model`` on ``config.train``; the best dev checkpoint ends up in ``config.out``."""
     from transformers import AutoTokenizer
@@ -97,13 +125,22 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     if out.exists() and not config.overwrite:
         raise EdgeTimeError(f"output {out} already exists; choose another --out or pass --overwrite")
     seed_everything(config.seed)
+    precision = resolve_precision(config.precision)
     task = get_task(config.task)
     model_dir = resolve_model_dir(config.model)
+    if not 0.0 < config.layer_decay <= 1.0:
+        raise EdgeTimeError(f"--layer-decay {config.layer_decay} must be in (0, 1]; 1 disables it")
+    if config.unlabeled and config.teacher_model is None:
+        raise EdgeTimeError("--unlabeled needs --teacher-model (the fine-tuned model whose outputs the student learns)")
+    teacher = load_task_model(config.teacher_model) if config.teacher_model else None
+    if teacher is not None and teacher.spec.task != task.name:
+        raise EdgeTimeError(f"--teacher-model {config.teacher_model} is a {teacher.spec.task} model; this run is "
+                            f"--task {task.name}")
     train = task.read(Path(config.train), for_training=True)
     dev = task.read(Path(config.dev))
     if config.max_train_examples:
         train = train[: config.max_train_examples]
-    labels = task.build_labels(train)
+    labels = teacher.spec.labels if teacher is not None else task.build_labels(train)  # soft targets need its labels
     task.check_eval(Path(config.dev), dev, labels)
 
     hf_model = load_hf_encoder(model_dir)
@@ -114,23 +151,42 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     num_states = hf_model.config.num_hidden_layers + 1
     head = build_head(task.name, hf_model.config.hidden_size, num_states, labels, config.head)
     module = task_model(task.name, HFStack(hf_model), head)
+    freeze = config.freeze_embeddings
+    if freeze is None:
+        freeze = hf_model.get_input_embeddings().weight.shape[0] >= FREEZE_EMBEDDINGS_ROWS
     spec = TaskSpec(task=task.name, labels=labels, head=dict(config.head), task_config=dict(task.task_config),
                     max_length=text_encoder.max_length,
                     training={"base_model": str(config.model), "train": str(config.train), "dev": str(config.dev),
-                              "seed": config.seed, "freeze_embeddings": config.freeze_embeddings})
+                              "seed": config.seed, "freeze_embeddings": freeze, "layer_decay": config.layer_decay,
+                              "precision": precision,
+                              "teacher_model": str(config.teacher_model) if config.teacher_model else None})
     predictor = torch_predictor(module, spec, text_encoder, batch_size=max(config.batch_size, 32))
     input_names = ("input_ids", "attention_mask") + WORD_INPUTS[task.name]
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total = config.max_steps or steps_per_epoch * config.epochs
-    if config.freeze_embeddings:
+    if freeze:
         hf_model.get_input_embeddings().weight.requires_grad_(False)
-    encoder_params = [p for p in hf_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": config.learning_rate},
-         {"params": head.parameters(), "lr": config.head_learning_rate}],
-        weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, int(config.warmup_ratio * total)))
+
+    def make_optimizer(steps: int):
+        optimizer = torch.optim.AdamW(param_groups(hf_model, head, config), weight_decay=config.weight_decay)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps, int(config.warmup_ratio * steps)))
+
+    def amp():
+        return autocast(precision)
+
+    if teacher is not None and config.distill_steps > 0:
+        if not config.unlabeled:
+            raise EdgeTimeError("--teacher-model needs --unlabeled FILE: raw text the teacher labels for the student")
+        items = read_unlabeled(list(config.unlabeled), task.name, config.max_unlabeled, seed=config.seed)
+        distill_losses = distill_task(task, module, predictor, teacher, items, config.distill_steps,
+                                      config.batch_size, make_optimizer, amp, config.distill_temperature,
+                                      config.seed, config.progress)
+        spec.training.update(distill_steps=config.distill_steps, unlabeled=[str(p) for p in config.unlabeled],
+                             distill_loss_first=round(distill_losses[0], 4),
+                             distill_loss_last=round(sum(distill_losses[-10:]) / len(distill_losses[-10:]), 4))
+        del teacher
+    optimizer, scheduler = make_optimizer(total)
     eval_every = config.eval_every or steps_per_epoch
 
     from tqdm.auto import tqdm
@@ -151,8 +207,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             module.train()
             arrays = task.inputs(predictor, batch)
             targets = task.targets(batch, arrays, labels)
-            outputs = module(*[torch.from_numpy(arrays[name]) for name in input_names])
-            loss = task.loss(outputs, targets, config.label_smoothing)
+            with amp():
+                outputs = module(*[torch.from_numpy(arrays[name]) for name in input_names])
+            loss = task.loss([o.float() for o in outputs], targets, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)

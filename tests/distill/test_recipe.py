@@ -19,13 +19,15 @@ from edge_time.distill.recipe import default_relation_heads
 
 STEPS = 30
 TINY = dict(size=None, hidden=32, layers=2, heads=2, max_length=64, batch_size=8, max_steps=STEPS, save_every=10,
-            log_every=1, lr=3e-3, warmup_steps=4, valid_fraction=0.04, progress=False)
+            log_every=1, lr=3e-3, warmup_steps=4, valid_fraction=0.04, precision="fp32", init="random",
+            progress=False)
 
 
 def run_cli_args(teacher: Path, corpus: Path, out: Path, **extra) -> list[str]:
     args = ["--teacher", str(teacher), "--corpus", str(corpus), "--out", str(out), "--hidden", "32", "--layers", "2",
             "--heads", "2", "--max-length", "64", "--batch-size", "8", "--max-steps", str(STEPS), "--save-every", "10",
-            "--log-every", "1", "--lr", "3e-3", "--warmup-steps", "4", "--valid-fraction", "0.04", "--quiet"]
+            "--log-every", "1", "--lr", "3e-3", "--warmup-steps", "4", "--valid-fraction", "0.04", "--precision", "fp32",
+            "--init", "random", "--quiet"]
     for key, value in extra.items():  # later options win in click
         args += [f"--{key.replace('_', '-')}", str(value)]
     return args
@@ -91,6 +93,22 @@ def _env():
 def test_kill_and_resume_is_bit_identical(teachers, corpus_file, reference, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "edge_time.cli", "distill", *run_cli_args(teachers["xlmr"], corpus_file, out)]
+    kill_after_step_10_and_resume(cmd, out, reference)
+
+
+def test_kill_and_resume_is_bit_identical_with_teacher_init_and_hidden_loss(teachers, corpus_file, tmp_path):
+    new_options = {"init": "teacher", "hidden_loss": 0.5}
+    reference = distill(DistillConfig(teacher=str(teachers["xlmr"]), corpus=[str(corpus_file)],
+                                      out=str(tmp_path / "reference"), **{**TINY, **new_options}))
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "edge_time.cli", "distill",
+           *run_cli_args(teachers["xlmr"], corpus_file, out, **new_options)]
+    kill_after_step_10_and_resume(cmd, out, reference)
+    assert json.loads((out / "distill_config.json").read_text())["init"] == "teacher"
+
+
+def kill_after_step_10_and_resume(cmd: list[str], out: Path, reference: Path) -> None:
+    """SIGKILL the run once its step-10 checkpoint exists, resume it, compare with the uninterrupted run."""
     env = _env()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pointer = out / "run" / "checkpoints" / "latest.json"

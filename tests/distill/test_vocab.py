@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from edge_time.distill.data import tokenize_corpus
 from edge_time.distill.recipe import save_student_tokenizer
-from edge_time.distill.vocab import VocabError, choose_ids, trim_tokenizer
+from edge_time.distill.vocab import VocabError, choose_ids, language_alphabet, trim_tokenizer
 
 
 @pytest.mark.parametrize("kind", ["bert", "xlmr"])  # WordPiece, Unigram
@@ -47,3 +47,22 @@ def test_coverage_and_size_knobs():
 def test_bpe_is_refused_with_a_fix():
     with pytest.raises(VocabError, match="--no-trim"):
         trim_tokenizer({"model": {"type": "BPE", "vocab": {}}}, np.zeros(3, dtype=np.int64), set())
+
+
+def test_language_alphabet_adds_both_cases_and_the_scripts_letters():
+    assert language_alphabet({"a", "ť", "!"}, {"Ť", "ж", "b", "1", "ß"}) == {"a", "A", "ť", "Ť", "!", "b", "ß"}
+
+
+@pytest.mark.parametrize("kind", ["bert", "xlmr"])  # WordPiece, Unigram
+def test_trimming_keeps_letters_the_corpus_lacks(teachers, corpus_file, tmp_path, kind):
+    """Language B's letters (ť, ň, ...) never occur in the corpus, but they are Latin like the corpus."""
+    teacher = AutoTokenizer.from_pretrained(teachers[kind])
+    corpus = tokenize_corpus([str(corpus_file)], teacher.backend_tokenizer, teacher.cls_token_id,
+                             teacher.sep_token_id, max_length=512)
+    assert not set("ťňžšřčď") & corpus.chars
+    trimmed = trim_tokenizer(json.loads(teacher.backend_tokenizer.to_str()), corpus.counts, corpus.chars)
+    save_student_tokenizer(trimmed.tokenizer_json, teacher, 512, tmp_path)
+    student = AutoTokenizer.from_pretrained(tmp_path)
+    for word in ("ťuňka", "Ťuňka kope"):
+        assert teacher.unk_token_id not in teacher(word)["input_ids"]
+        assert student.unk_token_id not in student(word)["input_ids"], student.tokenize(word)

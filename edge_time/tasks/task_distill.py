@@ -1,0 +1,108 @@
+"""Task-level distillation: the student learns a fine-tuned teacher's output distributions on raw text.
+
+A teacher fine-tuned on a few thousand gold sentences labels any amount of unlabelled text with
+*soft* targets (tag distributions, lemma-rule distributions, arc and label scores), which carry far
+more than the gold argmax. The student (same label inventory as the teacher) first matches them on
+corpus sentences, then fine-tunes on gold as usual (:func:`edge_time.tasks.train.finetune`).
+
+Teacher and student may tokenize differently (a trimmed vocabulary): their outputs are compared
+per *word*, and both graphs pool subwords into the same word rows.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from edge_time.errors import EdgeTimeError
+from edge_time.tasks.heads import WORD_INPUTS
+
+DISTILLABLE = ("ud", "ner", "cls")
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def read_unlabeled(paths: list[Path], task: str, max_items: int, max_words: int = 60, seed: int = 0) -> list:
+    """Word lists (ud, ner) or texts (cls) from UTF-8 text files, one document per line, sampled.
+
+    Lines are split into sentences at . ! ? and words with the same simple tokenizer that
+    ``edge-time predict`` uses for raw text; sentences longer than ``max_words`` are cut.
+    """
+    items = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise EdgeTimeError(f"--unlabeled {path}: file not found; give a UTF-8 text file, one document per line")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise EdgeTimeError(f"--unlabeled {path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
+        for line in lines:
+            for sentence in _SENTENCE_END.split(line.strip()):
+                words = _WORD.findall(sentence)[:max_words]
+                if len(words) >= 2:
+                    items.append(words if task != "cls" else " ".join(words))
+    if not items:
+        raise EdgeTimeError(f"--unlabeled {', '.join(map(str, paths))}: no sentence of two or more words")
+    random.Random(seed).shuffle(items)
+    return items[:max_items]
+
+
+def _arrays(task: str, predictor, items: list) -> dict:
+    return predictor.word_batch(items) if task in ("ud", "ner") else predictor.text_batch(items)
+
+
+def _forward(task: str, module, arrays: dict):
+    names = ("input_ids", "attention_mask") + WORD_INPUTS[task]
+    return module(*[torch.from_numpy(arrays[name]) for name in names])
+
+
+def distill_task(task, module, predictor, teacher, items: list, steps: int, batch_size: int, make_optimizer,
+                 autocast: Callable, temperature: float = 1.0, seed: int = 0, progress: bool = True) -> list[float]:
+    """``steps`` updates of ``module`` towards ``teacher``'s soft outputs on ``items``; returns the losses.
+
+    ``task`` is the task object (its ``soft_loss`` compares outputs), ``predictor`` builds the
+    student's inputs, ``teacher`` is a :class:`~edge_time.tasks.checkpoint.LoadedTaskModel`.
+    """
+    from tqdm.auto import tqdm
+
+    if task.name not in DISTILLABLE:
+        raise EdgeTimeError(f"task distillation supports {', '.join(DISTILLABLE)}, not {task.name}; drop --teacher-model")
+    teacher_module = teacher.training_module().eval()
+    teacher_predictor = teacher.predictor(batch_size)
+    optimizer, scheduler = make_optimizer(steps)
+    rng = random.Random(seed)
+    losses: list[float] = []
+    bar = tqdm(total=steps, desc=f"task-distill {task.name}", unit="step", disable=not progress)
+    order: list[int] = []
+    began = time.perf_counter()
+    while len(losses) < steps:
+        if len(order) < batch_size:
+            order += rng.sample(range(len(items)), len(items))
+        batch = [items[i] for i in order[:batch_size]]
+        del order[:batch_size]
+        teacher_arrays, student_arrays = _arrays(task.name, teacher_predictor, batch), _arrays(task.name, predictor, batch)
+        with torch.no_grad(), autocast():
+            target = [t.float() for t in _forward(task.name, teacher_module, teacher_arrays)]
+        module.train()
+        with autocast():
+            outputs = _forward(task.name, module, student_arrays)
+        loss = task.soft_loss([o.float() for o in outputs], target, student_arrays, temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    if progress:
+        print(f"task distillation: {steps} steps in {time.perf_counter() - began:.0f} s, "
+              f"loss {losses[0]:.3f} -> {sum(losses[-10:]) / len(losses[-10:]):.3f}")
+    return losses

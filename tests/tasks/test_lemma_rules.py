@@ -1,0 +1,99 @@
+"""Lemma edit rules (edge_time.runtime.decode) and their decoding from scores (edge_time.runtime.predict)."""
+
+import random
+
+import numpy as np
+import pytest
+
+from edge_time.runtime.decode import apply_lemma_rule, lemma_rule, lemma_rule_min_length
+from edge_time.runtime.predict import TaskPredictor
+
+
+@pytest.mark.parametrize("form,lemma", [
+    ("Ťukal", "ťukat"),            # Czech diacritics, sentence-initial capital
+    ("ŤUKAL", "ťukat"),            # all caps form, lowercase lemma
+    ("NASA", "NASA"),              # all caps lemma
+    ("ČEZu", "ČEZ"),               # inflected acronym
+    ("iPhone", "iPhone"),          # mixed case
+    ("IPHONES", "iPhone"),
+    ("McDonaldovi", "McDonald"),
+    ("Went", "go"),                # no character in common: absolute lemma
+    ("šlo", "jít"),
+    ("Straße", "Straße"),          # "ß".upper() is "SS"
+    ("STRASSE", "Straße"),
+    ("İstanbul", "İstanbul"),      # "İ".lower() has two characters
+    ("ǅemal", "ǅemal"),            # titlecase digraph: no casing script restores it
+    ("b", "¦b"),                   # the rule separator as an inserted character
+    ("x;y", "x;¦+-→"),             # rule syntax characters in the lemma
+    ("x", ""),
+])
+def test_rules_round_trip(form, lemma):
+    rule = lemma_rule(form, lemma)
+    assert isinstance(rule, str) and apply_lemma_rule(form, rule) == lemma
+
+
+def test_rules_round_trip_on_random_words():
+    rng = random.Random(0)
+    alphabet = "abcdeěščřžýáíéůúťňAĚŠČŘŽÝÁÍÉŮÚŤŇßİǅ¦;+-→"
+    for _ in range(2000):
+        form = "".join(rng.choices(alphabet, k=rng.randint(1, 8)))
+        lemma = "".join(rng.choices(alphabet, k=rng.randint(0, 8)))
+        assert apply_lemma_rule(form, lemma_rule(form, lemma)) == lemma, (form, lemma)
+
+
+def test_form_casing_does_not_split_a_rule():
+    """Casing is read off the lemma alone, so one change of ending is one label whatever the form's case."""
+    assert lemma_rule("ženou", "žena") == lemma_rule("Ženou", "žena") == lemma_rule("MATKOU", "matka")
+    assert lemma_rule("Prahou", "Praha") == lemma_rule("PRAHOU", "Praha")
+
+
+def test_rules_that_do_not_fit_keep_the_form():
+    praha = lemma_rule("Praze", "Praha")              # consumes two characters
+    assert lemma_rule_min_length(praha) == 2 and lemma_rule_min_length(lemma_rule("Went", "go")) == 0
+    assert apply_lemma_rule("x", praha) == "X"         # too long: the form, under the rule's casing
+    assert apply_lemma_rule("šlo", lemma_rule("přišlo", "přijít")) == "jít"   # consuming the whole form fits
+    for malformed in ("garbage", "↓0;d+", "↓x;d¦", "↓0;q¦"):
+        assert lemma_rule_min_length(malformed) == np.inf and apply_lemma_rule("abc", malformed) == "abc"
+
+
+def _oracle_coverage(train: list[tuple[str, str]], dev: list[tuple[str, str]]) -> float:
+    inventory = {lemma_rule(form, lemma) for form, lemma in train}
+    return sum(lemma_rule(form, lemma) in inventory for form, lemma in dev) / len(dev)
+
+
+def test_oracle_coverage_of_a_small_inventory():
+    train = [("ženou", "žena"), ("Prahou", "Praha"), ("hrady", "hrad"), ("Na", "na"), ("městě", "město"),
+             ("NATO", "NATO")]
+    dev = [("MATKOU", "matka"), ("Kávou", "káva"), ("Ostravou", "Ostrava"), ("domy", "dům"), ("stromy", "strom"),
+           ("Do", "do"), ("OSN", "OSN"), ("šlo", "jít")]
+    # uncovered: dům (vowel change) and jít (suppletive); all casing variants are covered
+    assert _oracle_coverage(train, dev) == 6 / 8
+
+
+def _predictor(rules: list[str]) -> TaskPredictor:
+    labels = {"upos": ["X"], "xpos": ["_"], "feats": ["_"], "lemma_rule": rules, "deprel": ["root", "dep"]}
+    return TaskPredictor("ud", labels, {"pooling": "first", "root_row": True}, None, run=lambda arrays: {})
+
+
+def _outputs(lemma_scores: list[list[float]]) -> dict[str, np.ndarray]:
+    rows = len(lemma_scores) + 1
+    lemma = np.zeros((1, rows, len(lemma_scores[0])), dtype=np.float32)
+    lemma[0, 1:] = lemma_scores
+    return {"upos": np.zeros((1, rows, 1)), "xpos": np.zeros((1, rows, 1)), "feats": np.zeros((1, rows, 1)),
+            "lemma_rule": lemma, "arc": np.zeros((1, rows, rows)), "deprel": np.zeros((1, rows, rows, 2))}
+
+
+def test_decoding_falls_back_to_the_best_rule_that_fits():
+    rules = [lemma_rule("městech", "město"), lemma_rule("ke", "k"), lemma_rule("a", "a"), lemma_rule("Went", "go")]
+    predictor = _predictor(rules)
+    scores = [[5.0, 3.0, 1.0, 0.0],    # "ke": the top rule needs three characters, the next one fits
+              [5.0, 1.0, 3.0, 0.0],    # "se": of the rules that fit, identity scores highest
+              [5.0, 3.0, 1.0, 0.0],    # "oknech": the top rule fits
+              [0.0, 1.0, 2.0, 3.0]]    # "V": an absolute lemma fits any form
+    parse = predictor.decode_ud(_outputs(scores), 0, ["ke", "se", "oknech", "V"])
+    assert parse.lemmas == ["k", "se", "okno", "go"]
+
+
+def test_decoding_with_no_rule_that_fits_keeps_the_form_letters():
+    predictor = _predictor([lemma_rule("městech", "město")])
+    assert predictor.decode_ud(_outputs([[1.0]]), 0, ["Ke"]).lemmas == ["ke"]

@@ -14,7 +14,7 @@
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
 # Knobs (environment): SIZES ("xs s"), INITS ("teacher random"), TEACHER_STEPS (400),
-# DISTILL_STEPS (200), KD_STEPS (150), FINETUNE_STEPS (300), THREADS (1, for the bench),
+# DISTILL_STEPS (200), KD_STEPS (500), FINETUNE_STEPS (300), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
 # Torch uses every core unless OMP_NUM_THREADS says otherwise.
 # Needs the spacy extra: pip install -e '.[spacy]'.
@@ -33,7 +33,7 @@ sizes=${SIZES:-xs s}
 inits=${INITS:-teacher random}
 teacher_steps=${TEACHER_STEPS:-400}
 distill_steps=${DISTILL_STEPS:-200}
-kd_steps=${KD_STEPS:-150}
+kd_steps=${KD_STEPS:-500}
 finetune_steps=${FINETUNE_STEPS:-300}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu

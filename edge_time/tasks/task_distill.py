@@ -20,10 +20,10 @@ from typing import Callable
 import torch
 
 from edge_time.errors import EdgeTimeError
+from edge_time.tasks.api import simple_tokenize
 from edge_time.tasks.heads import WORD_INPUTS
 
 DISTILLABLE = ("ud", "ner", "cls")
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -44,7 +44,7 @@ def read_unlabeled(paths: list[Path], task: str, max_items: int, max_words: int 
             raise EdgeTimeError(f"--unlabeled {path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
         for line in lines:
             for sentence in _SENTENCE_END.split(line.strip()):
-                words = _WORD.findall(sentence)[:max_words]
+                words = simple_tokenize(sentence)[:max_words]
                 if len(words) >= 2:
                     items.append(words if task != "cls" else " ".join(words))
     if not items:

@@ -1,6 +1,6 @@
 """Per-task glue for training: read files, build label sets, batch targets, losses, dev scores.
 
-Each task is one small class with the same five methods, so the fine-tuning recipe
+Each task is one small class with the same methods, so the fine-tuning recipe
 (:mod:`edge_time.tasks.train`) reads the same for all four tasks.
 """
 
@@ -46,7 +46,15 @@ def _word_rows(arrays, root_row: bool) -> torch.Tensor:
     return mask
 
 
-class UDTask:
+class Task:
+    """What the tasks share: by default a training forward runs the head as it is exported."""
+
+    def head_options(self, targets=None, teacher=None) -> dict[str, Any]:
+        """Extra head arguments for a training forward on gold ``targets`` or towards ``teacher`` outputs."""
+        return {}
+
+
+class UDTask(Task):
     """UPOS, XPOS, UFeats, lemma rules and labelled dependency trees from CoNLL-U."""
 
     name = "ud"
@@ -105,29 +113,35 @@ class UDTask:
                 out["deprel"][b, i] = index["deprel"].get(w.deprel, IGNORE)
         return out
 
+    def head_options(self, targets=None, teacher=None) -> dict[str, Any]:
+        """Label scores at one head per word: the gold head, the teacher's best head, or (neither) the model's own."""
+        if targets is not None:
+            return {"label_heads": targets["head"].clamp(min=0)}
+        if teacher is not None:
+            return {"label_heads": teacher[4].argmax(dim=-1)}
+        return {"label_heads": "predicted"}
+
     def loss(self, outputs, targets, label_smoothing: float) -> torch.Tensor:
-        upos, xpos, feats, lemma, arc, deprel = outputs
+        """``outputs`` of a forward with ``head_options(targets)``: label scores at the gold heads."""
+        upos, xpos, feats, lemma, arc, at_gold = outputs
         total = 0.0
         for scores, name in ((upos, "upos"), (xpos, "xpos"), (feats, "feats"), (lemma, "lemma_rule")):
             total = total + F.cross_entropy(scores.flatten(0, 1), targets[name].flatten(), ignore_index=IGNORE,
                                             label_smoothing=label_smoothing)
         heads = targets["head"]
         total = total + F.cross_entropy(arc.flatten(0, 1), heads.flatten(), ignore_index=IGNORE)
-        gold_head = heads.clamp(min=0)[:, :, None, None].expand(-1, -1, 1, deprel.shape[-1])
-        at_gold = deprel.gather(2, gold_head).squeeze(2)
         rel_target = torch.where(heads == IGNORE, torch.full_like(heads, IGNORE), targets["deprel"])
         total = total + F.cross_entropy(at_gold.flatten(0, 1), rel_target.flatten(), ignore_index=IGNORE,
                                         label_smoothing=label_smoothing)
         return total
 
     def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
-        """Task distillation: tag, lemma-rule, arc and (at the teacher's best head) label distributions."""
+        """Task distillation: tag, lemma-rule, arc and label distributions; both sides' label scores are at
+        the teacher's best heads (the teacher ran with ``head_options()``, the student with
+        ``head_options(teacher=...)``)."""
         rows = _word_rows(arrays, root_row=True)
-        total = sum(soft_kl(s[rows], t[rows], temperature) for s, t in zip(outputs[:4], teacher[:4]))
-        total = total + soft_kl(outputs[4][rows], teacher[4][rows], temperature)
-        best_head = teacher[4].argmax(dim=-1)[:, :, None, None].expand(-1, -1, 1, teacher[5].shape[-1])
-        at_head = [scores.gather(2, best_head).squeeze(2)[rows] for scores in (outputs[5], teacher[5])]
-        return total + soft_kl(at_head[0], at_head[1], temperature)
+        total = sum(soft_kl(s[rows], t[rows], temperature) for s, t in zip(outputs[:5], teacher[:5]))
+        return total + soft_kl(outputs[5][rows], teacher[5][rows], temperature)
 
     def predict(self, predictor: TaskPredictor, examples):
         return predictor.parse([s.forms for s in examples])
@@ -147,7 +161,7 @@ class UDTask:
         return report
 
 
-class NERTask:
+class NERTask(Task):
     """BIO entity tags, one per word, predicted from the word's first subword."""
 
     name = "ner"
@@ -199,7 +213,7 @@ class NERTask:
         return metrics.ner_scores([s.tags for s in examples], [p.tags for p in predictions])
 
 
-class ClsTask:
+class ClsTask(Task):
     name = "cls"
     main_metric = "accuracy"
     task_config = {"pooling": "mean_tokens"}
@@ -240,7 +254,7 @@ class ClsTask:
         return metrics.cls_scores([e.label for e in examples], [p.label for p in predictions])
 
 
-class QATask:
+class QATask(Task):
     name = "qa"
     main_metric = "f1"
     task_config = {"max_answer_tokens": 30}

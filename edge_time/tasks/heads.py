@@ -52,6 +52,11 @@ class UDHead(nn.Module):
     Row 0 of the words axis is the root (the [CLS] vector). Outputs, all (batch, words, ...):
     upos, xpos, feats, lemma_rule class scores; ``arc[b, d, h]`` score of head h for dependent
     d (padding heads masked); ``deprel[b, d, h, :]`` label scores of the arc h -> d.
+
+    Training reads label scores at one head per word only (the gold head, or a teacher's best):
+    given ``label_heads`` (b, words), ``deprel`` is ``(b, words, labels)`` at those heads, or at
+    the predicted best heads for ``label_heads="predicted"``. The all-pairs tensor is what the
+    exported graph returns; in training it took two thirds of a step.
     """
 
     def __init__(self, hidden: int, num_states: int, sizes: dict[str, int], mlp: int = 256, arc: int = 256,
@@ -70,7 +75,8 @@ class UDHead(nn.Module):
         self.rel_linear = nn.Linear(2 * rel, sizes["deprel"])
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor):
+    def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor,
+                label_heads: torch.Tensor | str | None = None):
         outputs = []
         for name in self.tag_names:
             words = self.dropout(pool_words(self.mix[name](stack), word_pool))
@@ -84,6 +90,9 @@ class UDHead(nn.Module):
         head_mask = word_mask[:, None, :].to(arc.dtype)
         arc = arc * head_mask + (1.0 - head_mask) * NEG
         rel_dep, rel_head = self.rel_dep(words), self.rel_head(words)
+        if label_heads is not None:
+            heads = arc.argmax(dim=-1) if isinstance(label_heads, str) else label_heads
+            return tuple(outputs) + (arc, self.labels_at(rel_dep, rel_head, heads))
         # (b, 1, d, r) @ (1, l, r, r) @ (b, 1, r, h) -> (b, l, d, h) -> (b, d, h, l)
         bilinear = torch.matmul(torch.matmul(rel_dep[:, None], self.rel_bilinear[None]),
                                 rel_head.transpose(1, 2)[:, None]).permute(0, 2, 3, 1)
@@ -92,6 +101,17 @@ class UDHead(nn.Module):
                   + torch.matmul(rel_head, w_head.t())[:, None, :, :] + self.rel_linear.bias)
         deprel = deprel * word_mask[:, None, :, None].to(deprel.dtype)
         return tuple(outputs) + (arc, deprel)
+
+    def labels_at(self, rel_dep: torch.Tensor, rel_head: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+        """Label scores (b, d, labels) of the arcs heads[b, d] -> d: the all-pairs scores at those heads."""
+        batch, width, rel = rel_dep.shape
+        at = rel_head.gather(1, heads.clamp(min=0)[:, :, None].expand(-1, -1, rel))  # (b, d, r)
+        labels = self.rel_bilinear.shape[0]
+        # one GEMM: (b*d, r) @ (r, labels*r), then a dot with the head vector per label
+        projected = rel_dep.reshape(-1, rel) @ self.rel_bilinear.permute(1, 0, 2).reshape(rel, labels * rel)
+        bilinear = (projected.view(batch, width, labels, rel) * at[:, :, None, :]).sum(dim=-1)
+        w_dep, w_head = self.rel_linear.weight[:, :rel], self.rel_linear.weight[:, rel:]
+        return bilinear + rel_dep @ w_dep.t() + at @ w_head.t() + self.rel_linear.bias
 
 
 class NERHead(nn.Module):
@@ -170,14 +190,15 @@ class TaskModel(nn.Module):
         super().__init__()
         self.task, self.encoder, self.head = task, encoder, head
 
-    def scores(self, input_ids, attention_mask, position_ids=None, word_pool=None, word_mask=None):
+    def scores(self, input_ids, attention_mask, position_ids=None, word_pool=None, word_mask=None, **head_options):
+        """The head's outputs; ``head_options`` are training-only head arguments (UD: ``label_heads``)."""
         if position_ids is not None:
             stack = self.encoder(input_ids, attention_mask, position_ids)
         else:
             stack = self.encoder(input_ids, attention_mask)
         if self.task in ("ud", "ner"):
-            return self.head(stack, word_pool, word_mask)
-        return self.head(stack, attention_mask)
+            return self.head(stack, word_pool, word_mask, **head_options)
+        return self.head(stack, attention_mask, **head_options)
 
 
 class _TextGraph(TaskModel):

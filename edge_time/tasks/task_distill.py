@@ -6,7 +6,8 @@ more than the gold argmax. The student (same label inventory as the teacher) fir
 corpus sentences, then fine-tunes on gold as usual (:func:`edge_time.tasks.train.finetune`).
 
 Teacher and student may tokenize differently (a trimmed vocabulary): their outputs are compared
-per *word*, and both graphs pool subwords into the same word rows.
+per *word*, and both graphs pool subwords into the same word rows. Batches are length-bucketed
+(:mod:`edge_time.tasks.batching`): both models then run on little padding.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks.api import simple_tokenize
+from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.heads import WORD_INPUTS
 
 DISTILLABLE = ("ud", "ner", "cls")
@@ -57,9 +59,9 @@ def _arrays(task: str, predictor, items: list) -> dict:
     return predictor.word_batch(items) if task in ("ud", "ner") else predictor.text_batch(items)
 
 
-def _forward(task: str, module, arrays: dict):
-    names = ("input_ids", "attention_mask") + WORD_INPUTS[task]
-    return module(*[torch.from_numpy(arrays[name]) for name in names])
+def _forward(task, module, arrays: dict, head_options: dict):
+    names = ("input_ids", "attention_mask") + WORD_INPUTS[task.name]
+    return module.scores(**{name: torch.from_numpy(arrays[name]) for name in names}, **head_options)
 
 
 def distill_task(task, module, predictor, teacher, items: list, steps: int, batch_size: int, make_optimizer,
@@ -79,19 +81,19 @@ def distill_task(task, module, predictor, teacher, items: list, steps: int, batc
     rng = random.Random(seed)
     losses: list[float] = []
     bar = tqdm(total=steps, desc=f"task-distill {task.name}", unit="step", disable=not progress)
-    order: list[int] = []
+    lengths = [text_length(item.split() if isinstance(item, str) else item) for item in items]
+    batches: list[list[int]] = []
     began = time.perf_counter()
     while len(losses) < steps:
-        if len(order) < batch_size:
-            order += rng.sample(range(len(items)), len(items))
-        batch = [items[i] for i in order[:batch_size]]
-        del order[:batch_size]
+        if not batches:
+            batches = bucketed_batches(lengths, batch_size, rng)
+        batch = [items[i] for i in batches.pop()]
         teacher_arrays, student_arrays = _arrays(task.name, teacher_predictor, batch), _arrays(task.name, predictor, batch)
         with torch.no_grad(), autocast():
-            target = [t.float() for t in _forward(task.name, teacher_module, teacher_arrays)]
+            target = [t.float() for t in _forward(task, teacher_module, teacher_arrays, task.head_options())]
         module.train()
         with autocast():
-            outputs = _forward(task.name, module, student_arrays)
+            outputs = _forward(task, module, student_arrays, task.head_options(teacher=target))
         loss = task.soft_loss([o.float() for o in outputs], target, student_arrays, temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

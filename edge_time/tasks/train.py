@@ -2,10 +2,11 @@
 
 Read top to bottom: load data and encoder -> build the head (the teacher's label inventory when
 task-distilling) -> optionally learn a fine-tuned teacher's soft outputs on unlabelled text
-(:mod:`edge_time.tasks.task_distill`) -> train on gold, scoring dev after each epoch (or every
-``eval_every`` steps) -> keep the best checkpoint (atomic save) -> stop after ``patience``
-evaluations without improvement. bf16 autocast where the CPU/GPU has native bf16
-(:mod:`edge_time.compute`); large multilingual embedding matrices frozen by default.
+(:mod:`edge_time.tasks.task_distill`) -> train on gold in length-bucketed batches
+(:mod:`edge_time.tasks.batching`), scoring dev after each epoch (or every ``eval_every`` steps)
+-> keep the best checkpoint (atomic save) -> stop after ``patience`` evaluations without
+improvement. bf16 autocast where the CPU/GPU has native bf16 (:mod:`edge_time.compute`); large
+multilingual embedding matrices frozen by default.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from edge_time.compute import autocast, resolve_precision
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import load_hf_encoder, resolve_model_dir
 from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_model, text_encoder_for, torch_predictor
+from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
 from edge_time.tasks.task_distill import distill_task, read_unlabeled
 from edge_time.tasks.heads import WORD_INPUTS, HFStack, build_head, task_model
@@ -197,18 +199,18 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     history, losses = [], []
     step, words_seen, train_seconds = 0, 0, 0.0
     rng = random.Random(config.seed)
+    lengths = [text_length(task.words(example)) for example in train]
     stop = False
     while not stop:
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
-            batch = [train[i] for i in order[start:start + config.batch_size]]
+        for indices in bucketed_batches(lengths, config.batch_size, rng):
+            batch = [train[i] for i in indices]
             began = time.perf_counter()
             module.train()
             arrays = task.inputs(predictor, batch)
             targets = task.targets(batch, arrays, labels)
             with amp():
-                outputs = module(*[torch.from_numpy(arrays[name]) for name in input_names])
+                outputs = module.scores(**{name: torch.from_numpy(arrays[name]) for name in input_names},
+                                        **task.head_options(targets=targets))
             loss = task.loss([o.float() for o in outputs], targets, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -49,9 +49,9 @@ def test_ud_soft_loss_compares_words_only(trained, task_data):
     sentences = [s.forms for s in task.read(task_data["ud"][1])[:4]]
     arrays = model.predictor().word_batch(sentences)
     module = model.training_module().eval()
+    inputs = {n: torch.from_numpy(arrays[n]) for n in ("input_ids", "attention_mask", "word_pool", "word_mask")}
     with torch.no_grad():
-        outputs = [o.float() for o in module(*[torch.from_numpy(arrays[n]) for n in
-                                               ("input_ids", "attention_mask", "word_pool", "word_mask")])]
+        outputs = [o.float() for o in module.scores(**inputs, **task.head_options())]
     assert task.soft_loss(outputs, outputs, arrays).item() == pytest.approx(0.0, abs=1e-5)
     changed = [o.clone() for o in outputs]
     for tensor in changed[:4]:

@@ -23,7 +23,6 @@ import torch
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks.api import simple_tokenize
 from edge_time.tasks.batching import bucketed_batches, text_length
-from edge_time.tasks.heads import WORD_INPUTS
 
 DISTILLABLE = ("ud", "ner", "cls")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -59,11 +58,6 @@ def _arrays(task: str, predictor, items: list) -> dict:
     return predictor.word_batch(items) if task in ("ud", "ner") else predictor.text_batch(items)
 
 
-def _forward(task, module, arrays: dict, head_options: dict):
-    names = ("input_ids", "attention_mask") + WORD_INPUTS[task.name]
-    return module.scores(**{name: torch.from_numpy(arrays[name]) for name in names}, **head_options)
-
-
 def distill_task(task, module, predictor, teacher, items: list, steps: int, batch_size: int, make_optimizer,
                  autocast: Callable, temperature: float = 1.0, seed: int = 0, progress: bool = True) -> list[float]:
     """``steps`` updates of ``module`` towards ``teacher``'s soft outputs on ``items``; returns the losses.
@@ -90,10 +84,10 @@ def distill_task(task, module, predictor, teacher, items: list, steps: int, batc
         batch = [items[i] for i in batches.pop()]
         teacher_arrays, student_arrays = _arrays(task.name, teacher_predictor, batch), _arrays(task.name, predictor, batch)
         with torch.no_grad(), autocast():
-            target = [t.float() for t in _forward(task, teacher_module, teacher_arrays, task.head_options())]
+            target = [t.float() for t in teacher_module.train_scores(teacher_arrays, **task.head_options())]
         module.train()
         with autocast():
-            outputs = _forward(task, module, student_arrays, task.head_options(teacher=target))
+            outputs = module.train_scores(student_arrays, **task.head_options(teacher=target))
         loss = task.soft_loss([o.float() for o in outputs], target, student_arrays, temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -32,7 +32,7 @@ from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_mode
 from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
 from edge_time.tasks.task_distill import distill_task, read_unlabeled
-from edge_time.tasks.heads import WORD_INPUTS, HFStack, build_head, task_model
+from edge_time.tasks.heads import HFStack, build_head, task_model
 
 RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
 FREEZE_EMBEDDINGS_ROWS = 100_000  # vocabularies this large (XLM-R: 250k) are frozen unless asked otherwise
@@ -163,7 +163,6 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                               "precision": precision,
                               "teacher_model": str(config.teacher_model) if config.teacher_model else None})
     predictor = torch_predictor(module, spec, text_encoder, batch_size=max(config.batch_size, 32))
-    input_names = ("input_ids", "attention_mask") + WORD_INPUTS[task.name]
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total = config.max_steps or steps_per_epoch * config.epochs
@@ -209,8 +208,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             arrays = task.inputs(predictor, batch)
             targets = task.targets(batch, arrays, labels)
             with amp():
-                outputs = module.scores(**{name: torch.from_numpy(arrays[name]) for name in input_names},
-                                        **task.head_options(targets=targets))
+                outputs = module.train_scores(arrays, **task.head_options(targets=targets))
             loss = task.loss([o.float() for o in outputs], targets, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -13,10 +13,11 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
-# Knobs (environment): SIZES ("xs s"), INITS ("teacher random"), TEACHER_STEPS (400),
-# DISTILL_STEPS (200), KD_STEPS (500), FINETUNE_STEPS (300), THREADS (1, for the bench),
+# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), TEACHER_STEPS (1500),
+# DISTILL_STEPS (200), KD_STEPS (1000), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
-# Torch uses every core unless OMP_NUM_THREADS says otherwise.
+# Torch uses every core unless OMP_NUM_THREADS says otherwise. A size the teacher cannot be cut to
+# (m is 768 wide, the e5-small teacher 384) gets only the random init, and the log says why.
 # Needs the spacy extra: pip install -e '.[spacy]'.
 set -euo pipefail
 if [ $# -ne 2 ]; then
@@ -29,12 +30,12 @@ mkdir -p "$2"
 work=$(cd "$2" && pwd)
 edge_time=${EDGE_TIME:-$repo/.venv/bin/edge-time}
 python=$(dirname "$edge_time")/python
-sizes=${SIZES:-xs s}
+sizes=${SIZES:-xs s m}
 inits=${INITS:-teacher random}
-teacher_steps=${TEACHER_STEPS:-400}
+teacher_steps=${TEACHER_STEPS:-1500}
 distill_steps=${DISTILL_STEPS:-200}
-kd_steps=${KD_STEPS:-500}
-finetune_steps=${FINETUNE_STEPS:-300}
+kd_steps=${KD_STEPS:-1000}
+finetune_steps=${FINETUNE_STEPS:-500}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
 corpus=$shared/data/corpora/cs.txt
@@ -62,8 +63,22 @@ if [ ! -f ud_teacher/finetune_result.json ]; then  # written when a run finishes
 fi
 
 # ---- 2. students: same steps for both inits (CPU preset: 32 chunks of <= 128 tokens per step)
+students=()  # SIZE_INIT of every student this run makes
 for size in $sizes; do
   for init in $inits; do
+    if [ "$init" = teacher ]; then
+      problem=$("$python" -c 'import sys
+from transformers import AutoConfig
+from edge_time.distill.selection import teacher_init_problem
+from edge_time.distill.student import resolve_size
+config = AutoConfig.from_pretrained("teacher")
+print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_layers) or "")' "$size")
+      if [ -n "$problem" ]; then
+        log "skip: no teacher-initialised $size student ($problem)"
+        continue
+      fi
+    fi
+    students+=("${size}_$init")
     if [ ! -f "student_${size}_$init/config.json" ]; then
       log "distill: $size student, --init $init, $distill_steps steps on cs.txt"
       timed "distill_${size}_$init" "$edge_time" distill --teacher teacher --corpus "$corpus" --size "$size" \
@@ -75,22 +90,20 @@ done
 "$python" "$repo/benchmarks/plot_init_curves.py" --out init_curves.png student_*_teacher student_*_random
 
 # ---- 3. task distillation + gold fine-tuning, one recipe for every student
-for size in $sizes; do
-  for init in $inits; do
-    out="ud_${size}_$init"
-    if [ ! -f "$out/finetune_result.json" ]; then
-      log "finetune: $out = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
-      timed "finetune_$out" "$edge_time" finetune --task ud --model "student_${size}_$init" \
-        --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
-        --train "$train" --dev "$dev" --out "$out" --max-steps "$finetune_steps" --eval-every 50 \
-        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
-    fi
-  done
+for student in "${students[@]}"; do
+  out="ud_$student"
+  if [ ! -f "$out/finetune_result.json" ]; then
+    log "finetune: $out = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
+    timed "finetune_$out" "$edge_time" finetune --task ud --model "student_$student" \
+      --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
+      --train "$train" --dev "$dev" --out "$out" --max-steps "$finetune_steps" --eval-every 50 \
+      --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
+  fi
 done
 
 # ---- 4. int8 bundles
 models=()
-for model in ud_teacher $(for size in $sizes; do for init in $inits; do echo "ud_${size}_$init"; done; done); do
+for model in ud_teacher "${students[@]/#/ud_}"; do
   if [ ! -f "${model}_onnx_int8/manifest.json" ]; then
     log "export: $model -> ONNX int8-dynamic"
     timed "export_$model" "$edge_time" export --model "$model" --target onnx --quantize int8-dynamic \

@@ -43,6 +43,23 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+INT8_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")  # x86 / aarch64
+
+
+def cpu_description() -> dict[str, object]:
+    """This CPU's model and the flags that decide which int8 kernels run (recorded where int8 is checked)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())  # the first processor's entry
+    except OSError:
+        pass
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    model = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
+    return {"machine": platform.machine(), "model": model, "int8_features": [f for f in INT8_FEATURES if f in flags]}
+
+
 def resolve_precision(precision: str, device: str | None = None) -> str:
     """'auto' -> 'bf16' on CUDA and on CPUs with native bf16, else 'fp32'; explicit 'bf16' needs support."""
     if precision not in PRECISIONS:

@@ -3,7 +3,7 @@
 # wheel; an unpinned torch pulls a multi-GB CUDA build), then the package with its extras.
 #   bash scripts/setup.sh               # package + built-in demo model
 #   bash scripts/setup.sh --test-tools  # also the test extras and the Debian tools the tests drive
-#                                       # (adb, kotlin, junit4, openssh-server; needs apt-get)
+#                                       # (adb, kotlin, junit4, openssh-server, qemu-user-static; needs apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -16,9 +16,10 @@ if [ "${1:-}" = "--test-tools" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q
-    $sudo apt-get install -y -q --no-install-recommends adb kotlin junit4 openssh-server openssh-client
+    $sudo apt-get install -y -q --no-install-recommends adb kotlin junit4 openssh-server openssh-client \
+      qemu-user-static
   else
-    echo "setup: apt-get not found; install adb, kotlin, junit4 and openssh-server yourself" >&2
+    echo "setup: apt-get not found; install adb, kotlin, junit4, openssh-server and qemu-user-static yourself" >&2
   fi
 fi
 

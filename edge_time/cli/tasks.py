@@ -44,11 +44,14 @@ from edge_time.compute import PRECISIONS
               help="Raw UTF-8 text for task distillation, one document per line (repeatable).")
 @click.option("--distill-steps", type=int, default=300, show_default=True,
               help="Task-distillation steps (batches of --batch-size sentences) before gold fine-tuning.")
+@click.option("--lemma-lexicon/--no-lemma-lexicon", default=True, show_default=True,
+              help="UD: store every training form's seen lemma rules; decoding picks a known form's lemma among "
+              "them (the classifier alone handles unseen forms).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (only once a checkpoint is ready).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_size, lr, head_lr, label_smoothing,
              patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, layer_decay, precision,
-             teacher_model, unlabeled, distill_steps, overwrite, quiet) -> None:
+             teacher_model, unlabeled, distill_steps, lemma_lexicon, overwrite, quiet) -> None:
     """Fine-tune an encoder for a pipeline task; keep the best dev checkpoint in --out.
 
     \b
@@ -74,7 +77,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
                                 layer_decay=layer_decay, precision=precision,
                                 teacher_model=Path(teacher_model) if teacher_model else None,
                                 unlabeled=[Path(u) for u in unlabeled], distill_steps=distill_steps,
-                                overwrite=overwrite,
+                                lemma_lexicon=lemma_lexicon, overwrite=overwrite,
                                 progress=not quiet))
     click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,
                            "train_seconds": round(result.train_seconds, 1),

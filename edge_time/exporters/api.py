@@ -18,6 +18,7 @@ from typing import Callable
 
 from edge_time import __version__
 from edge_time.bundle import Manifest, TensorSpec, read_manifest, staging_dir, write_manifest
+from edge_time.compute import cpu_description
 from edge_time.exporters.base import ExportError, ExportOptions, ParityThresholds
 from edge_time.exporters.parity import format_report, run_parity
 from edge_time.exporters.registry import get_target
@@ -116,7 +117,7 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
         bundle = load_bundle(stage, verify=False)
         parity = run_parity(spec, bundle.run, options.parity_texts, bundle.fixed_lengths,
                             options.thresholds.resolved(quantize))
-        parity.update(target=target, quantization=quantize, runtime=target_impl.runtime_hint)
+        parity.update(target=target, quantization=quantize, runtime=target_impl.runtime_hint, host=cpu_description())
         say(format_report(parity))
         if not parity["passed"]:
             raise ExportError(f"parity check failed ({'; '.join(parity['failures'][:3])}); no bundle written. "
@@ -128,7 +129,7 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
             say("writing Android assets and test vectors")
             manifest.android = write_android_assets(stage, spec, bundle.run)
         (stage / PARITY_REPORT_NAME).write_text(json.dumps(parity, indent=2), encoding="utf-8")
-        manifest.parity = {k: parity[k] for k in ("passed", "summary", "thresholds", "runtime")}
+        manifest.parity = {k: parity[k] for k in ("passed", "summary", "thresholds", "runtime", "host")}
         manifest.parity["report"] = PARITY_REPORT_NAME
         write_manifest(stage, manifest)
     say(f"bundle written to {out}")

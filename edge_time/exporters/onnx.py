@@ -120,18 +120,21 @@ class OnnxTarget(Target):
                 with _in_dir(tmp):
                     # symbolic shape inference fails on dynamo graphs; the rest of pre-processing works
                     quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
+                # reduce_range: 7-bit weights, so that no u8 x s8 pair sum overflows int16 in the AVX2
+                # kernels of CPUs without VNNI (vpmaddubsw saturates there): one bundle, same numbers on
+                # AVX2, AVX-512/VNNI/AMX and ARM (docs/export_performance.md, "int8 on every CPU").
                 if options.quantize == "int8-dynamic":
                     keep_float = _matmuls_kept_float(pre, ffn_outputs=True)
-                    progress(f"int8 dynamic quantization (per-channel int8 weights; {len(keep_float)} "
+                    progress(f"int8 dynamic quantization (per-channel 7-bit weights; {len(keep_float)} "
                              f"matmuls kept fp32: FFN outputs and rank>2 weights)")
                     quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
-                                     nodes_to_exclude=keep_float)
+                                     reduce_range=True, nodes_to_exclude=keep_float)
                 else:
                     progress(f"int8 static QDQ quantization, calibrating on {len(options.calibration_texts)} texts")
                     # uint8 activations + int8 weights: S8S8 ran slower than fp32 on x86 (toolchain.md)
                     quantize_static(str(pre), str(final), _Calibration(spec, options.calibration_texts),
                                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                                    weight_type=QuantType.QInt8, per_channel=True,
+                                    weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
                                     calibrate_method=CalibrationMethod.MinMax,
                                     op_types_to_quantize=["MatMul", "Gemm"],
                                     nodes_to_exclude=_matmuls_kept_float(pre, ffn_outputs=False))

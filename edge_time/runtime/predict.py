@@ -245,7 +245,8 @@ class TaskPredictor:
         return np.array([lemma_rule_min_length(rule) for rule in self.labels["lemma_rule"]])
 
     def _lemmas(self, words: list[str], scores: np.ndarray) -> list[str]:
-        """Each word's best lemma rule, or its best rule that fits when the top one does not.
+        """Each word's best lemma rule, or its best rule that fits when the top one does not;
+        a form of the training data (``lemma_lexicon`` in the task config) picks among its seen rules.
 
         A rule too long for the form was learnt on longer words and would only give back the form,
         while a lower-scoring rule that fits is a real guess (short words, abbreviations).
@@ -258,6 +259,11 @@ class TaskPredictor:
         if misfits.size:
             fitting = min_lengths[None, :] <= lengths[misfits, None]
             best[misfits] = np.where(fitting, scores[misfits], -np.inf).argmax(-1)
+        lexicon = self.config.get("lemma_lexicon") or {}
+        for i, word in enumerate(words):
+            seen = lexicon.get(word)
+            if seen:  # a training form: its best-scoring rule among those seen with it
+                best[i] = seen[int(np.argmax(scores[i, seen]))]
         return [apply_lemma_rule(word, rules[i]) for word, i in zip(words, best)]
 
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:

@@ -49,9 +49,15 @@ def _word_rows(arrays, root_row: bool) -> torch.Tensor:
 class Task:
     """What the tasks share: by default a training forward runs the head as it is exported."""
 
+    task_config: dict[str, Any] = {}
+
     def head_options(self, targets=None, teacher=None) -> dict[str, Any]:
         """Extra head arguments for a training forward on gold ``targets`` or towards ``teacher`` outputs."""
         return {}
+
+    def decoding_config(self, train, labels, lemma_lexicon: bool = True) -> dict[str, Any]:
+        """What runtime decoding needs (``task_config`` of the model folder and the bundle manifest)."""
+        return dict(self.task_config)
 
 
 class UDTask(Task):
@@ -87,6 +93,25 @@ class UDTask(Task):
         if "root" not in labels["deprel"]:
             labels["deprel"].append("root")
         return labels
+
+    def decoding_config(self, train, labels, lemma_lexicon: bool = True) -> dict[str, Any]:
+        """Adds the lemma lexicon: every training form -> the indices of the lemma rules seen with it.
+
+        Decoding picks a seen form's lemma among those rules only (the classifier still decides
+        between them and alone handles unseen forms). Measured on Czech: 75% of PUD-dev words occur
+        in cs_ud-train, and for 99.8% of them the gold rule is among the rules seen with the form.
+        """
+        config = dict(self.task_config)
+        if lemma_lexicon:
+            index = _index(labels["lemma_rule"])
+            seen: dict[str, set[int]] = collections.defaultdict(set)
+            for sentence in train:
+                for w in sentence.words:
+                    rule = index.get(lemma_rule(w.form, w.lemma)) if w.lemma != "_" else None
+                    if rule is not None:
+                        seen[w.form].add(rule)
+            config["lemma_lexicon"] = {form: sorted(rules) for form, rules in sorted(seen.items())}
+        return config
 
     def check_eval(self, path: Path, examples, labels) -> None:
         """UD labels unseen in training are scored as errors, not rejected (UPOS is checked on read)."""

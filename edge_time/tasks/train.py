@@ -69,6 +69,7 @@ class FinetuneConfig:
     distill_steps: int = 300  # task-distillation steps before gold fine-tuning
     max_unlabeled: int = 50_000  # sentences sampled from --unlabeled
     distill_temperature: float = 1.0
+    lemma_lexicon: bool = True  # UD: a training form's lemma is chosen among the rules seen with it
     overwrite: bool = False
     progress: bool = True
 
@@ -156,7 +157,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     freeze = config.freeze_embeddings
     if freeze is None:
         freeze = hf_model.get_input_embeddings().weight.shape[0] >= FREEZE_EMBEDDINGS_ROWS
-    spec = TaskSpec(task=task.name, labels=labels, head=dict(config.head), task_config=dict(task.task_config),
+    spec = TaskSpec(task=task.name, labels=labels, head=dict(config.head), task_config=task.decoding_config(train, labels, config.lemma_lexicon),
                     max_length=text_encoder.max_length,
                     training={"base_model": str(config.model), "train": str(config.train), "dev": str(config.dev),
                               "seed": config.seed, "freeze_embeddings": freeze, "layer_decay": config.layer_decay,

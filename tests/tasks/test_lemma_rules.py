@@ -7,6 +7,8 @@ import pytest
 
 from edge_time.runtime.decode import apply_lemma_rule, lemma_rule, lemma_rule_min_length
 from edge_time.runtime.predict import TaskPredictor
+from edge_time.tasks.data import UDTask
+from edge_time.tasks.formats import UDSentence, UDWord
 
 
 @pytest.mark.parametrize("form,lemma", [
@@ -97,3 +99,28 @@ def test_decoding_falls_back_to_the_best_rule_that_fits():
 def test_decoding_with_no_rule_that_fits_keeps_the_form_letters():
     predictor = _predictor([lemma_rule("městech", "město")])
     assert predictor.decode_ud(_outputs([[1.0]]), 0, ["Ke"]).lemmas == ["ke"]
+
+
+def test_lemma_lexicon_holds_the_rules_seen_with_each_form():
+    words = [UDWord("Praze", "Praha", "PROPN", head=0, deprel="root"), UDWord("ženou", "žena", "NOUN", head=1,
+             deprel="obl"), UDWord("ženou", "hnát", "VERB", head=1, deprel="conj"), UDWord("je", "_", "AUX", head=1,
+             deprel="cop")]
+    sentences = [UDSentence(words[:2]), UDSentence(words[2:])]
+    task = UDTask()
+    labels = task.build_labels(sentences)
+    lexicon = task.decoding_config(sentences, labels)["lemma_lexicon"]
+    rules = labels["lemma_rule"]
+    assert {form: sorted(rules[i] for i in ids) for form, ids in lexicon.items()} == {
+        "Praze": [lemma_rule("Praze", "Praha")],
+        "ženou": sorted([lemma_rule("ženou", "žena"), lemma_rule("ženou", "hnát")])}  # no entry for lemma "_"
+    assert "lemma_lexicon" not in task.decoding_config(sentences, labels, lemma_lexicon=False)
+
+
+def test_decoding_picks_a_known_forms_lemma_among_its_seen_rules():
+    rules = [lemma_rule("městech", "město"), lemma_rule("ženou", "žena"), lemma_rule("ženou", "hnát"),
+             lemma_rule("a", "a")]
+    predictor = _predictor(rules)
+    predictor.config["lemma_lexicon"] = {"ženou": [1, 2]}
+    scores = [[9.0, 1.0, 3.0, 0.0],    # known form: the classifier's top rule (0) was never seen with it
+              [9.0, 1.0, 3.0, 0.0]]    # unknown form: the classifier decides alone
+    assert predictor.decode_ud(_outputs(scores), 0, ["ženou", "oknech"]).lemmas == ["hnát", "okno"]

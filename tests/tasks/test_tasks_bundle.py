@@ -33,6 +33,9 @@ def test_ud_bundle_predictions_equal_pytorch(bundles, trained, task_data):
     manifest = load_bundle(bundles["ud"]).manifest
     assert manifest.task == "ud" and manifest.task_config["root_row"] is True
     assert manifest.labels["lemma_rule"] and "root" in manifest.labels["deprel"]
+    lexicon = manifest.task_config["lemma_lexicon"]  # the bundle decodes known forms like the model folder
+    assert lexicon == load_predictor(trained["ud"].out).config["lemma_lexicon"] and "Boris" not in lexicon
+    assert all(0 <= i < len(manifest.labels["lemma_rule"]) for rules in lexicon.values() for i in rules)
 
 
 def test_ner_bundle_predictions_and_scores_equal_pytorch(bundles, trained, task_data):

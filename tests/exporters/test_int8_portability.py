@@ -1,0 +1,103 @@
+"""int8 ONNX bundles give the same numbers on every x86 CPU, whatever int8 kernels it has.
+
+onnxruntime's u8 x s8 kernels for AVX2 CPUs without VNNI (vpmaddubsw) add pairs of products in
+int16 and saturate when full-range 8-bit weights meet large activations; AVX-512 VNNI / AMX / ARM
+kernels do not. The exporter quantizes weights to 7 bits (``reduce_range``) so no pair can
+overflow. Checked two ways: structurally (every int8 weight within [-64, 64], so 2 x 255 x 64 = 32,640 fits int16; true on any host)
+and by running the same graph under ``qemu-x86_64 -cpu EPYC-Rome`` (Zen 2: AVX2, no AVX-512 or
+VNNI; Debian's qemu-user-static) beside the host run. A control graph with full-range weights
+proves the emulated CPU takes the saturating AVX2 path, so the comparison can fail.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edge_time.exporters import export_model
+from edge_time.runtime import load_bundle
+
+QEMU = shutil.which("qemu-x86_64-static") or shutil.which("qemu-x86_64")
+AVX2_ONLY_CPU = "EPYC-Rome"
+needs_x86_emulator = pytest.mark.skipif(
+    platform.machine() != "x86_64" or QEMU is None,
+    reason="needs an x86-64 host with qemu-x86_64-static (bash scripts/setup.sh --test-tools installs it)")
+
+RUN_GRAPH = """
+import sys, numpy as np, onnxruntime as ort
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+inputs = dict(np.load(sys.argv[2]))
+np.savez(sys.argv[3], *session.run(None, inputs))
+"""
+
+
+def run_graph(model: Path, inputs: dict[str, np.ndarray], tmp: Path, emulated_cpu: str | None = None) -> list:
+    """The graph's outputs from onnxruntime in a fresh process, on the host CPU or an emulated one."""
+    np.savez(tmp / "inputs.npz", **inputs)
+    out = tmp / f"outputs-{emulated_cpu or 'host'}.npz"
+    command = [sys.executable, "-c", RUN_GRAPH, str(model), str(tmp / "inputs.npz"), str(out)]
+    if emulated_cpu:
+        command = [QEMU, "-cpu", emulated_cpu] + command
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    with np.load(out) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def int8_weights(model: Path) -> list[np.ndarray]:
+    return [numpy_helper.to_array(init) for init in onnx.load(str(model)).graph.initializer
+            if init.data_type == TensorProto.INT8 and len(init.dims) >= 2]
+
+
+@pytest.fixture(scope="module")
+def int8_bundles(tiny_bert, calibration_file, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("int8")
+    return {mode: export_model(tiny_bert, "onnx", root / mode, quantize=mode,
+                               calibration=calibration_file if mode == "int8-static" else None).bundle_dir
+            for mode in ("int8-dynamic", "int8-static")}
+
+
+@pytest.mark.parametrize("mode", ["int8-dynamic", "int8-static"])
+def test_int8_weights_are_small_enough_for_int16_pair_sums(int8_bundles, mode):
+    weights = int8_weights(int8_bundles[mode] / "model.onnx")
+    assert weights, "the graph has no int8 weight matrices"
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+
+
+@needs_x86_emulator
+def test_emulated_avx2_cpu_saturates_full_range_int8(tmp_path):
+    """The control: 255 x 127 + 255 x 127 > 32767, so AVX2 u8s8 pairs saturate where VNNI does not."""
+    weight = np.full((64, 4), 127, dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "control",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 4])], [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "control.onnx")
+    inputs = {"a": np.full((1, 64), 255, dtype=np.uint8)}
+    exact = inputs["a"].astype(np.int32) @ weight.astype(np.int32)
+    emulated = run_graph(tmp_path / "control.onnx", inputs, tmp_path, AVX2_ONLY_CPU)[0]
+    assert (emulated < exact).all(), "the emulated CPU did not take onnxruntime's AVX2 u8s8 path"
+
+
+@needs_x86_emulator
+@pytest.mark.parametrize("mode", ["int8-dynamic", "int8-static"])
+def test_int8_bundle_gives_the_host_numbers_on_an_avx2_only_cpu(int8_bundles, tmp_path, mode):
+    bundle = load_bundle(int8_bundles[mode])
+    encoded = bundle.encode(["praha je hlavní město české republiky", "a man is playing a guitar on the stage"])
+    inputs = {name: value for name, value in encoded.arrays().items()
+              if name in {spec.name for spec in bundle.manifest.inputs}}
+    host = run_graph(int8_bundles[mode] / "model.onnx", inputs, tmp_path)
+    emulated = run_graph(int8_bundles[mode] / "model.onnx", inputs, tmp_path, AVX2_ONLY_CPU)
+    for a, b in zip(host, emulated):  # integer products are exact on both; only float rounding may differ
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))

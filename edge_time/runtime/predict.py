@@ -225,17 +225,15 @@ class TaskPredictor:
         pick = lambda name: [self.labels[name][i] for i in outputs[name][row, rows].argmax(-1)]  # noqa: E731
         heads = decode_tree(outputs["arc"][row, : n + 1, : n + 1])
         deprel_labels = self.labels["deprel"]
-        root_id = deprel_labels.index("root") if "root" in deprel_labels else None
-        deprels = []
-        for dep in range(1, n + 1):
-            label_scores = outputs["deprel"][row, dep, heads[dep]].astype(np.float64).copy()
-            if root_id is not None:
-                if heads[dep] == 0:
-                    label_scores[:] = -np.inf
-                    label_scores[root_id] = 0.0
-                elif len(label_scores) > 1:
-                    label_scores[root_id] = -np.inf
-            deprels.append(deprel_labels[int(label_scores.argmax())])
+        label_scores = outputs["deprel"][row, np.arange(1, n + 1), heads[1:]].astype(np.float64)  # (n, labels)
+        best = label_scores.argmax(-1)
+        if "root" in deprel_labels:  # the root's child is `root`, no other word is
+            root_id = deprel_labels.index("root")
+            if len(deprel_labels) > 1:
+                label_scores[:, root_id] = -np.inf
+                best = label_scores.argmax(-1)
+            best[heads[1:] == 0] = root_id
+        deprels = [deprel_labels[i] for i in best]
         return UDParse(words=list(words), lemmas=self._lemmas(words, outputs["lemma_rule"][row, rows]),
                        upos=pick("upos"), xpos=pick("xpos"), feats=pick("feats"),
                        heads=[int(h) for h in heads[1:]], deprels=deprels)

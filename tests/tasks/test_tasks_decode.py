@@ -25,6 +25,61 @@ def _is_single_root_tree(heads: np.ndarray) -> bool:
     return True
 
 
+def _find_cycle(heads: np.ndarray) -> list[int] | None:
+    """A cycle of ``heads`` (node 0 is the root and has no head), or None when it is a tree."""
+    n = len(heads)
+    state = np.zeros(n, dtype=np.int8)  # 0 unvisited, 1 on current path, 2 done
+    state[0] = 2
+    for start in range(1, n):
+        path = []
+        node = start
+        while state[node] == 0:
+            state[node] = 1
+            path.append(node)
+            node = int(heads[node])
+        if state[node] == 1:  # walked back onto the current path: a cycle
+            return path[path.index(node):]
+        for visited in path:
+            state[visited] = 2
+    return None
+
+
+def _chu_liu_edmonds(scores: np.ndarray) -> np.ndarray:
+    """Reference: maximum spanning arborescence rooted at node 0 in numpy (the decoder before the
+    compiled one). ``scores[d, h]``: dependent d, head h."""
+    n = scores.shape[0]
+    scores = scores.copy()
+    np.fill_diagonal(scores, -np.inf)
+    scores[0, :] = -np.inf
+    heads = scores.argmax(axis=1)
+    heads[0] = 0
+    cycle = _find_cycle(heads)
+    if cycle is None:
+        return heads
+    cycle_arr = np.array(cycle)
+    in_cycle = np.zeros(n, dtype=bool)
+    in_cycle[cycle_arr] = True
+    rest = np.flatnonzero(~in_cycle)  # includes the root (never part of a cycle)
+    m = len(rest) + 1  # contracted graph: the other nodes plus one node for the cycle
+    contracted = np.full((m, m), -np.inf)
+    contracted[: m - 1, : m - 1] = scores[np.ix_(rest, rest)]
+    # an arc h -> cycle replaces one cycle arc: gain = s[c, h] - s[c, heads[c]]
+    enter = scores[np.ix_(cycle_arr, rest)] - scores[cycle_arr, heads[cycle_arr]][:, None]
+    best_enter = enter.argmax(axis=0)
+    contracted[m - 1, : m - 1] = enter.max(axis=0)
+    leave = scores[np.ix_(rest, cycle_arr)]
+    best_leave = leave.argmax(axis=1)
+    contracted[: m - 1, m - 1] = leave.max(axis=1)
+    sub = _chu_liu_edmonds(contracted)
+    result = heads.copy()
+    for i in range(1, m - 1):
+        h = sub[i]
+        result[rest[i]] = cycle_arr[best_leave[i]] if h == m - 1 else rest[h]
+    head_of_cycle = sub[m - 1]
+    result[cycle_arr[best_enter[head_of_cycle]]] = rest[head_of_cycle]
+    return result
+
+
 def _tree_score(scores, heads):
     return sum(scores[d, heads[d]] for d in range(1, len(heads)))
 
@@ -55,6 +110,33 @@ def test_decoded_tree_is_the_best_single_root_tree(seed):
                 if _is_single_root_tree(np.array((0,) + h))), key=lambda t: _tree_score(scores, t))
     heads = decode_tree(scores)
     assert _tree_score(scores, heads) == pytest.approx(_tree_score(scores, best))
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_compiled_decoder_gives_the_reference_trees(seed):
+    """Same trees as a numpy Chu-Liu-Edmonds given the same root penalty: single words, greedy trees, cycles."""
+    rng = np.random.default_rng(5000 + seed)
+    n = 1 if seed % 10 == 0 else int(rng.integers(2, 60))
+    scores = rng.normal(size=(n + 1, n + 1)) * 3.0
+    if seed % 4 == 1:  # a planted tree with a few cycles on top
+        scores[np.arange(1, n + 1), rng.integers(0, n + 1, size=n)] += 6.0
+    penalised = scores.copy()
+    penalised[1:, 0] -= (float(scores[1:].max() - scores[1:].min()) + 1.0) * (n + 1)
+    assert decode_tree(scores).tolist() == _chu_liu_edmonds(penalised).tolist()
+
+
+def test_random_scores_exercise_cycle_contraction():
+    """Most of the matrices above have greedy heads with cycles, so contraction is compared too."""
+    with_cycles = 0
+    for seed in range(200):
+        rng = np.random.default_rng(5000 + seed)
+        n = 1 if seed % 10 == 0 else int(rng.integers(2, 60))
+        greedy = rng.normal(size=(n + 1, n + 1))
+        np.fill_diagonal(greedy, -np.inf)
+        heads = greedy.argmax(1)
+        heads[0] = 0
+        with_cycles += _find_cycle(heads) is not None
+    assert with_cycles > 100
 
 
 def test_decoding_breaks_a_cycle():

@@ -18,11 +18,17 @@ from edge_time.errors import EdgeTimeError
 
 
 class EdgeTimeGroup(click.Group):
+    """Every refusal is one line on stderr and exit code 2: edge-time's own errors and bad options alike."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EdgeTimeError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+        except click.UsageError as exc:  # a subcommand's bad or missing option, parsed in super().invoke
+            command = exc.ctx.command_path if exc.ctx else ctx.command_path
+            click.secho(f"error: {exc.format_message()} (see `{command} --help`)", fg="red", err=True)
             sys.exit(2)
 
 

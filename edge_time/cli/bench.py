@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from edge_time.cli.types import NON_NEGATIVE_FLOAT
+
 
 class _Values(click.Option):
     """An option that takes every value up to the next option: ``--models A B C`` (repeating it works too)."""
@@ -54,7 +56,7 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--metric", help="Score to rank and plot [default: LAS for ud, f1 for ner and qa, accuracy for cls].")
 @click.option("--power", default="auto", show_default=True,
               help="Power sensor for energy: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR.")
-@click.option("--energy-seconds", type=float, default=5.0, show_default=True,
+@click.option("--energy-seconds", type=NON_NEGATIVE_FLOAT, default=5.0, show_default=True,
               help="With a power sensor: seconds of back-to-back passes per system while power is sampled.")
 @click.option("--out", type=click.Path(file_okay=False), default="bench-out", show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edge_time.bundle import QUANTIZATIONS, TARGETS
+from edge_time.cli.types import COUNT, NON_NEGATIVE_FLOAT
 
 EXPORT_EXAMPLES = """
 \b
@@ -52,9 +53,9 @@ def _buckets(ctx, param, value: str) -> tuple[int, ...]:
               help="Sequence lengths to export for fixed-shape targets (tflite).")
 @click.option("--compat", type=click.Choice(["tflite-runtime"]), default=None,
               help="tflite only: explicit position-id input, loadable by the old standalone tflite-runtime.")
-@click.option("--max-length", type=int, default=512, show_default=True, help="Longest input in tokens.")
+@click.option("--max-length", type=COUNT, default=512, show_default=True, help="Longest input in tokens.")
 @click.option("--min-cosine", type=float, default=None, help="Parity: minimum cosine vs PyTorch (default per mode).")
-@click.option("--max-abs-diff", type=float, default=None, help="Parity: maximum absolute difference.")
+@click.option("--max-abs-diff", type=NON_NEGATIVE_FLOAT, default=None, help="Parity: maximum absolute difference.")
 @click.option("--min-label-agreement", type=float, default=None,
               help="Parity: minimum share of identical argmax labels (task models).")
 @click.option("--graph-batch", type=click.IntRange(1, 1), default=None,

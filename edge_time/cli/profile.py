@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from edge_time.cli.types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
+
 PROFILE_EPILOG = """\b
 Examples:
   edge-time profile out/minilm-onnx --device local --runs 200
@@ -41,22 +43,22 @@ def profile() -> None:
 @profile.command("run", epilog=PROFILE_EPILOG)
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--device", default="local", show_default=True, help="local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]")
-@click.option("--threads", type=int, default=0, show_default=True, help="Runtime threads; 0 = the runtime's default.")
-@click.option("--batch", type=int, default=1, show_default=True)
-@click.option("--seq-len", type=int, default=128, show_default=True,
+@click.option("--threads", type=NON_NEGATIVE, default=0, show_default=True, help="Runtime threads; 0 = the runtime's default.")
+@click.option("--batch", type=COUNT, default=1, show_default=True)
+@click.option("--seq-len", type=COUNT, default=128, show_default=True,
               help="Tokens per sequence (a fixed-shape bundle uses the smallest bucket that holds it).")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs after the first inference.")
-@click.option("--runs", type=int, default=100, show_default=True, help="Timed runs.")
-@click.option("--duration", type=float, default=None, help="Time for this many seconds instead of --runs.")
-@click.option("--cooldown", type=float, default=0.0, show_default=True, help="Seconds to rest between bundles.")
-@click.option("--wait-cool", type=float, default=0.0, show_default=True,
+@click.option("--warmup", type=NON_NEGATIVE, default=10, show_default=True, help="Untimed runs after the first inference.")
+@click.option("--runs", type=COUNT, default=100, show_default=True, help="Timed runs.")
+@click.option("--duration", type=POSITIVE_FLOAT, default=None, help="Time for this many seconds instead of --runs.")
+@click.option("--cooldown", type=NON_NEGATIVE_FLOAT, default=0.0, show_default=True, help="Seconds to rest between bundles.")
+@click.option("--wait-cool", type=NON_NEGATIVE_FLOAT, default=0.0, show_default=True,
               help="When the device starts throttled, wait up to this many seconds for it to cool.")
 @click.option("--pin-cores", default="", help="Pin the runner to these CPUs, e.g. 4,5,6,7 (local and ssh).")
 @click.option("--power", default="auto", show_default=True,
               help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
-@click.option("--sample-period", type=float, default=0.05, show_default=True, help="Seconds between power samples.")
+@click.option("--sample-period", type=POSITIVE_FLOAT, default=0.05, show_default=True, help="Seconds between power samples.")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
-@click.option("--timeout", type=float, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
+@click.option("--timeout", type=POSITIVE_FLOAT, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
 @click.option("--ssh-accept-new", is_flag=True, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
 @click.option("--remote-python", default="python3", show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
@@ -112,7 +114,12 @@ def compare_command(reports, out_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edge_time.profiler.report import COMPARE_COLUMNS, compare, load_report, render_html
+    from edge_time.profiler.report import (
+        COMPARE_COLUMNS,
+        compare,
+        load_report,
+        render_html,
+    )
 
     rows, ratios = compare(list(reports))
     table = Table(title=f"compared to {rows[0]['bundle']} @ {rows[0]['device']}")

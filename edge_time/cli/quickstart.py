@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edge_time.bundle import TARGETS
+from edge_time.cli.types import COUNT
 
 QUICKSTART_EPILOG = """\b
 Examples:
@@ -31,13 +32,13 @@ Output folder:
               show_default=True, help="Output folder (created; an existing one needs --overwrite).")
 @click.option("--size", type=click.Choice(["xs", "s", "m"]), default="xs", show_default=True,
               help="Student preset: xs=256/4L/4H, s=384/6L/12H, m=768/6L/12H (hidden/layers/heads).")
-@click.option("--steps", type=int, default=60, show_default=True, help="Distillation steps.")
-@click.option("--max-length", type=int, default=128, show_default=True,
+@click.option("--steps", type=COUNT, default=60, show_default=True, help="Distillation steps.")
+@click.option("--max-length", type=COUNT, default=128, show_default=True,
               help="Tokens: distillation chunks, the student's positions, the profiled sequence length.")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Distillation batch (sequences).")
+@click.option("--batch-size", type=COUNT, default=16, show_default=True, help="Distillation batch (sequences).")
 @click.option("--targets", default=",".join(TARGETS), show_default=True,
               help="Comma-separated export targets.")
-@click.option("--runs", type=int, default=100, show_default=True, help="Timed profiling runs per bundle.")
+@click.option("--runs", type=COUNT, default=100, show_default=True, help="Timed profiling runs per bundle.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier quickstart folder (never any other folder).")
 @click.option("--open", "open_report", is_flag=True, help="Open report.html in a web browser at the end.")
 @click.option("--quiet", is_flag=True, help="Only the steps, their commands and the summary: no progress bars.")

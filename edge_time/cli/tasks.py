@@ -7,6 +7,13 @@ from pathlib import Path
 
 import click
 
+from edge_time.cli.types import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE_FLOAT,
+    PROBABILITY,
+)
 from edge_time.compute import PRECISIONS
 
 
@@ -18,22 +25,22 @@ from edge_time.compute import PRECISIONS
 @click.option("--dev", "dev_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Dev file: scored after every epoch; the best checkpoint is kept.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Task model folder to write.")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--max-steps", type=int, help="Stop after this many steps (overrides --epochs).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Sentences/examples per step.")
-@click.option("--lr", type=float, default=5e-5, show_default=True, help="Encoder learning rate.")
-@click.option("--head-lr", type=float, default=1e-3, show_default=True, help="Head learning rate.")
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
-@click.option("--patience", type=int, default=3, show_default=True,
+@click.option("--epochs", type=COUNT, default=10, show_default=True)
+@click.option("--max-steps", type=COUNT, help="Stop after this many steps (overrides --epochs).")
+@click.option("--batch-size", type=COUNT, default=16, show_default=True, help="Sentences/examples per step.")
+@click.option("--lr", type=POSITIVE_FLOAT, default=5e-5, show_default=True, help="Encoder learning rate.")
+@click.option("--head-lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True, help="Head learning rate.")
+@click.option("--label-smoothing", type=PROBABILITY, default=0.1, show_default=True)
+@click.option("--patience", type=COUNT, default=3, show_default=True,
               help="Stop after this many dev evaluations without improvement.")
-@click.option("--eval-every", type=int, help="Steps between dev evaluations [default: one epoch].")
-@click.option("--max-length", type=int, default=512, show_default=True, help="Subword tokens per sentence.")
-@click.option("--max-train-examples", type=int, help="Use only the first N training examples (quick runs).")
+@click.option("--eval-every", type=COUNT, help="Steps between dev evaluations [default: one epoch].")
+@click.option("--max-length", type=COUNT, default=512, show_default=True, help="Subword tokens per sentence.")
+@click.option("--max-train-examples", type=COUNT, help="Use only the first N training examples (quick runs).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--freeze-embeddings/--train-embeddings", default=None,
               help="Keep the word embedding matrix fixed (several times faster steps for large vocabularies) or train "
               "it [default: frozen when it has >= 100k rows, e.g. XLM-R's 250k; trained otherwise].")
-@click.option("--layer-decay", type=float, default=1.0, show_default=True,
+@click.option("--layer-decay", type=FRACTION, default=1.0, show_default=True,
               help="Layer-wise lr decay: block i of L trains at lr x decay^(L-i); 1 disables it.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="bf16 autocast where the hardware has native bf16 (CUDA, AVX512-BF16/AMX, ARM BF16), else fp32.")
@@ -42,7 +49,7 @@ from edge_time.compute import PRECISIONS
               "--unlabeled text before gold fine-tuning; the student takes its label set.")
 @click.option("--unlabeled", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Raw UTF-8 text for task distillation, one document per line (repeatable).")
-@click.option("--distill-steps", type=int, default=300, show_default=True,
+@click.option("--distill-steps", type=NON_NEGATIVE, default=300, show_default=True,
               help="Task-distillation steps (batches of --batch-size sentences) before gold fine-tuning.")
 @click.option("--lemma-lexicon/--no-lemma-lexicon", default=True, show_default=True,
               help="UD: store every training form's seen lemma rules; decoding picks a known form's lemma among "
@@ -90,8 +97,8 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--threads", type=int, help="CPU threads.")
+@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--threads", type=COUNT, help="CPU threads.")
 def evaluate(model, bundle, data, batch_size, threads) -> None:
     """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
 
@@ -121,8 +128,8 @@ def evaluate(model, bundle, data, batch_size, threads) -> None:
               "word/punctuation tokenizer splits them).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (CoNLL-U for UD, JSONL otherwise); "
               "stdout when omitted.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--threads", type=int, help="CPU threads.")
+@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--threads", type=COUNT, help="CPU threads.")
 def predict(model, bundle, input_path, text, pretokenized, out, batch_size, threads) -> None:
     """Tag, parse, label or answer with a task model or an exported bundle.
 
@@ -133,7 +140,12 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, thre
       edge-time predict --bundle out/ner-onnx --input tweets.txt --pretokenized
     """
     from edge_time.errors import EdgeTimeError
-    from edge_time.tasks.api import load_predictor, predict_file, predict_texts, write_atomic
+    from edge_time.tasks.api import (
+        load_predictor,
+        predict_file,
+        predict_texts,
+        write_atomic,
+    )
 
     if bool(model) == bool(bundle):
         raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")

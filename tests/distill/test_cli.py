@@ -32,7 +32,7 @@ def one_line_error(result, message: str) -> bool:
     ("student heads", ["--hidden", "30", "--layers", "2", "--heads", "4"], "not divisible by 4 heads"),
     ("relation heads", ["--relation-heads", "5"], "5 relation heads do not divide"),
     ("relations", ["--relations", "qq,xy"], "relation 'xy'"),
-    ("batch", ["--batch-size", "0"], "batch-size must be at least 1"),
+    ("batch", ["--batch-size", "0"], "0 is not in the range x>=1"),
 ])
 def test_bad_settings(teachers, corpus_file, tmp_path, case, extra, message):
     out = tmp_path / "out"

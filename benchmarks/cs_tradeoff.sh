@@ -4,7 +4,7 @@
 #   2. students of each size, teacher-initialised and randomly initialised, distilled for the same
 #      number of steps on corpora/cs.txt (the loss curves of both inits: init_curves.png);
 #   3. each student task-distilled from the UD teacher on cs.txt, then fine-tuned on the gold data,
-#      all with one recipe;
+#      all with one recipe (stages 2 and 3 run student by student, teacher-initialised ones first);
 #   4. int8-dynamic ONNX bundles of every model;
 #   5. one `edge-time bench` run on PUD dev with spaCy cs_core_news_sm beside.
 #
@@ -15,7 +15,8 @@
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
 # Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), TEACHER_STEPS (1500),
 # DISTILL_STEPS (200), KD_STEPS (1000), FINETUNE_STEPS (500), THREADS (1, for the bench),
-# REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo).
+# REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
+# (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
 # Torch uses every core unless OMP_NUM_THREADS says otherwise. A size the teacher cannot be cut to
 # (m is 768 wide, the e5-small teacher 384) gets only the random init, and the log says why.
 # Needs the spacy extra: pip install -e '.[spacy]'.
@@ -62,10 +63,12 @@ if [ ! -f ud_teacher/finetune_result.json ]; then  # written when a run finishes
     --max-length 128 --patience 4 --overwrite --quiet
 fi
 
-# ---- 2. students: same steps for both inits (CPU preset: 32 chunks of <= 128 tokens per step)
+# ---- 2-3. each student end to end, teacher-initialised ones first: distillation (the same steps
+# for both inits; CPU preset: 32 chunks of <= 128 tokens per step), then task distillation from the
+# UD teacher on cs.txt and gold fine-tuning, one recipe for every student
 students=()  # SIZE_INIT of every student this run makes
-for size in $sizes; do
-  for init in $inits; do
+for init in $inits; do
+  for size in $sizes; do
     if [ "$init" = teacher ]; then
       problem=$("$python" -c 'import sys
 from transformers import AutoConfig
@@ -78,28 +81,29 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
         continue
       fi
     fi
-    students+=("${size}_$init")
-    if [ ! -f "student_${size}_$init/config.json" ]; then
+    student="${size}_$init"
+    students+=("$student")
+    if [ ! -f "student_$student/config.json" ]; then
       log "distill: $size student, --init $init, $distill_steps steps on cs.txt"
-      timed "distill_${size}_$init" "$edge_time" distill --teacher teacher --corpus "$corpus" --size "$size" \
+      timed "distill_$student" "$edge_time" distill --teacher teacher --corpus "$corpus" --size "$size" \
         --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
-        --out "student_${size}_$init" --overwrite --quiet
+        --out "student_$student" --overwrite --quiet
+    fi
+    if [ ! -f "ud_$student/finetune_result.json" ]; then
+      log "finetune: ud_$student = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
+      timed "finetune_ud_$student" "$edge_time" finetune --task ud --model "student_$student" \
+        --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
+        --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$finetune_steps" --eval-every 50 \
+        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
     fi
   done
 done
 "$python" "$repo/benchmarks/plot_init_curves.py" --out init_curves.png student_*_teacher student_*_random
 
-# ---- 3. task distillation + gold fine-tuning, one recipe for every student
-for student in "${students[@]}"; do
-  out="ud_$student"
-  if [ ! -f "$out/finetune_result.json" ]; then
-    log "finetune: $out = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
-    timed "finetune_$out" "$edge_time" finetune --task ud --model "student_$student" \
-      --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
-      --train "$train" --dev "$dev" --out "$out" --max-steps "$finetune_steps" --eval-every 50 \
-      --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
-  fi
-done
+if [ "${TRAIN_ONLY:-0}" = 1 ]; then
+  log "TRAIN_ONLY: trained ${students[*]}; re-run without TRAIN_ONLY for the bundles and the bench"
+  exit 0
+fi
 
 # ---- 4. int8 bundles
 models=()

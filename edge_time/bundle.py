@@ -189,17 +189,33 @@ def verify_files(root: Path, manifest: Manifest) -> None:
                               f"(tampered or corrupted); re-export the bundle")
 
 
+def check_replaceable(final: str | os.PathLike, overwrite: bool, marker: str) -> None:
+    """Refuse to replace ``final`` unless asked to and it is a folder edge-time wrote (it holds ``marker``).
+
+    ``--overwrite`` must never delete a user's notes or a file given as ``--out`` by mistake.
+    """
+    final = Path(final)
+    if not final.exists() and not final.is_symlink():
+        return
+    if not overwrite:
+        raise BundleError(f"output {final} already exists; choose another --out or pass --overwrite")
+    if final.is_symlink() or not final.is_dir() or not (final / marker).is_file():
+        raise BundleError(f"--overwrite refuses to replace {final}: it is not a folder edge-time wrote (no "
+                          f"{marker} inside); remove it yourself or choose another --out")
+
+
 @contextlib.contextmanager
-def staging_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def staging_dir(final: str | os.PathLike, overwrite: bool = False, marker: str = MANIFEST_NAME) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success rename it into place, on error remove it.
 
     The rename is atomic on one filesystem, so a reader never sees a half-written bundle, and a
-    failed export leaves nothing behind (an existing bundle is only replaced after success).
+    failed export leaves nothing behind (an existing bundle is only replaced after success). An
+    existing ``final`` is replaced only with ``overwrite`` and only when it holds ``marker`` (the
+    file that says which edge-time command wrote it: a bundle's manifest, a task model's spec).
     """
     final = Path(final)
     parent = final.parent if str(final.parent) else Path(".")
-    if final.exists() and not overwrite:
-        raise BundleError(f"output {final} already exists; choose another --out or pass --overwrite")
+    check_replaceable(final, overwrite, marker)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))

@@ -118,7 +118,7 @@ def load_task_model(model_dir: str | Path) -> LoadedTaskModel:
 def save_task_model(out: Path, spec: TaskSpec, hf_model: torch.nn.Module, head: torch.nn.Module, tokenizer,
                     overwrite: bool = True) -> None:
     """Write the whole folder to a temp folder beside ``out`` and rename it into place."""
-    with staging_dir(out, overwrite=overwrite) as tmp:
+    with staging_dir(out, overwrite=overwrite, marker=TASK_CONFIG_NAME) as tmp:
         hf_model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from edge_time.atomic import write_json_atomic
-from edge_time.bundle import BundleError
+from edge_time.bundle import BundleError, check_replaceable
 from edge_time.compute import autocast, resolve_precision
 from edge_time.errors import EdgeTimeError
-from edge_time.modeling.spec import load_hf_encoder, resolve_model_dir
+from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, resolve_model_dir
 from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_model, text_encoder_for, torch_predictor
 from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
@@ -125,8 +125,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     if not config.progress:
         hf_logging.disable_progress_bar()  # weight loading/saving bars
     out = Path(config.out)
-    if out.exists() and not config.overwrite:
-        raise EdgeTimeError(f"output {out} already exists; choose another --out or pass --overwrite")
+    check_replaceable(out, config.overwrite, TASK_CONFIG_NAME)  # before training, not at the first save
     seed_everything(config.seed)
     precision = resolve_precision(config.precision)
     task = get_task(config.task)

@@ -81,3 +81,24 @@ def test_unsupported_quantization_names_the_choices(tiny_bert, tmp_path):
     with pytest.raises(ExportError, match="does not support --quantize int4; it supports none, fp16"):
         export_model(tiny_bert, "tflite", tmp_path / "b", quantize="int4")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("kind", ["notes folder", "regular file", "folder with a stray manifest name"])
+def test_overwrite_replaces_only_what_edge_time_wrote(tiny_bert, tmp_path, kind):
+    """`--overwrite` on a folder of notes or a file given as --out by mistake is refused, bytes untouched."""
+    target = tmp_path / "out"
+    if kind == "regular file":
+        target.write_text("my notes")
+        kept = [target]
+    else:
+        target.mkdir()
+        (target / "notes.txt").write_text("my notes")
+        kept = [target / "notes.txt"]
+        if kind == "folder with a stray manifest name":
+            (target / "manifest.json").mkdir()  # not a file: not a bundle's manifest
+    before = [sha256_file(p) for p in kept]
+    with pytest.raises(BundleError, match=rf"--overwrite refuses to replace {target}: it is not a folder edge-time "
+                                          r"wrote \(no manifest.json inside\)"):
+        export_model(tiny_bert, "onnx", target, overwrite=True)
+    assert [sha256_file(p) for p in kept] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging folder left behind"

@@ -69,6 +69,18 @@ def test_existing_output_is_never_replaced_without_overwrite(tiny_encoder, task_
     assert (out / "precious.txt").read_text() == "keep"
 
 
+def test_overwrite_refuses_a_folder_that_is_not_a_task_model(tiny_encoder, task_data, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep")
+    train, dev = task_data["ner"]
+    with pytest.raises(EdgeTimeError, match=r"--overwrite refuses to replace .*mine: it is not a folder edge-time "
+                                            r"wrote \(no edge_time_task.json inside\)"):
+        finetune(FinetuneConfig(task="ner", model=tiny_encoder, train=train, dev=dev, out=out, overwrite=True,
+                                progress=False))
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"] and (out / "precious.txt").read_text() == "keep"
+
+
 def test_training_file_needs_annotation(tiny_encoder, tmp_path, task_data):
     bad = tmp_path / "bad.conllu"
     bad.write_text("1\tcats\tcat\tNOUN\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")

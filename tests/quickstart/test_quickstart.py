@@ -180,8 +180,8 @@ def test_overwrite_never_deletes_a_folder_quickstart_did_not_make(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--targets", "onnx,coreml"], "unknown target 'coreml'; choose from executorch, tflite, onnx"),
     (["--targets", ","], "no target given"),
-    (["--steps", "0"], "--steps must be at least 1"),
-    (["--runs", "0"], "--runs must be at least 1"),
+    (["--steps", "0"], "Invalid value for '--steps': 0 is not in the range x>=1"),
+    (["--runs", "0"], "Invalid value for '--runs': 0 is not in the range x>=1"),
     (["--max-length", "8"], "--max-length 8 is too short"),
 ])
 def test_bad_settings_fail_before_anything_is_written(tmp_path, args, message):

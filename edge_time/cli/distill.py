@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edge_time.cli.types import (
-    COUNT,
-    FRACTION,
-    NON_NEGATIVE,
-    NON_NEGATIVE_FLOAT,
-    POSITIVE_FLOAT,
-    PROBABILITY,
-)
+from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
 from edge_time.distill.defaults import INITS, PRESET_CHOICES
 

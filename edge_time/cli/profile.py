@@ -114,12 +114,7 @@ def compare_command(reports, out_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edge_time.profiler.report import (
-        COMPARE_COLUMNS,
-        compare,
-        load_report,
-        render_html,
-    )
+    from edge_time.profiler.report import COMPARE_COLUMNS, compare, load_report, render_html
 
     rows, ratios = compare(list(reports))
     table = Table(title=f"compared to {rows[0]['bundle']} @ {rows[0]['device']}")

@@ -7,13 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_time.cli.types import (
-    COUNT,
-    FRACTION,
-    NON_NEGATIVE,
-    POSITIVE_FLOAT,
-    PROBABILITY,
-)
+from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
 
 
@@ -140,12 +134,7 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, thre
       edge-time predict --bundle out/ner-onnx --input tweets.txt --pretokenized
     """
     from edge_time.errors import EdgeTimeError
-    from edge_time.tasks.api import (
-        load_predictor,
-        predict_file,
-        predict_texts,
-        write_atomic,
-    )
+    from edge_time.tasks.api import load_predictor, predict_file, predict_texts, write_atomic
 
     if bool(model) == bool(bundle):
         raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")

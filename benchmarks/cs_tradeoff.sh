@@ -98,7 +98,12 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
     fi
   done
 done
-"$python" "$repo/benchmarks/plot_init_curves.py" --out init_curves.png student_*_teacher student_*_random
+shopt -s nullglob
+distilled=(student_*_teacher student_*_random)
+shopt -u nullglob
+if [ ${#distilled[@]} -gt 0 ]; then
+  "$python" "$repo/benchmarks/plot_init_curves.py" --out init_curves.png "${distilled[@]}"
+fi
 
 if [ "${TRAIN_ONLY:-0}" = 1 ]; then
   log "TRAIN_ONLY: trained ${students[*]}; re-run without TRAIN_ONLY for the bundles and the bench"

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -158,24 +159,106 @@ def safe_join(root: Path, relative: str) -> Path:
     return candidate
 
 
-def read_manifest(bundle_dir: str | os.PathLike, verify: bool = True) -> Manifest:
-    """Read and validate ``manifest.json``; with ``verify``, check every listed file's sha256."""
+def read_manifest(bundle_dir: str | os.PathLike, verify: bool = True, unfinished_ok: bool = False) -> Manifest:
+    """Read and validate ``manifest.json``; with ``verify``, check every listed file's sha256.
+
+    An unfinished bundle (an export in progress or killed) is refused, except by the exporter that
+    checks its own staging folder (``unfinished_ok``).
+    """
     root = Path(bundle_dir)
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist; pass the folder `edge-time export` wrote")
+    if not unfinished_ok and (root / INCOMPLETE_NAME).exists():
+        raise BundleError(f"{root} is an unfinished bundle (its export was interrupted); export it again")
     path = root / MANIFEST_NAME
     if not path.is_file():
         raise BundleError(f"{root} has no {MANIFEST_NAME}; it is not an edge-time bundle")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"{path}: not UTF-8 text (byte {exc.start}); the manifest is corrupt, re-export the "
+                          f"bundle") from None
     except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise BundleError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}; re-export the bundle") from None
+    check_manifest_schema(data, path)
     manifest = Manifest.from_dict(data)
     for rel in manifest.files:
         safe_join(root, rel)
     if verify:
         verify_files(root, manifest)
     return manifest
+
+
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _schema_error(value: Any, schema: dict, root: dict, where: list) -> tuple[list, str] | None:
+    """The first place where ``value`` breaks ``schema`` as (path, message), or None.
+
+    Covers the JSON-schema keywords manifest.schema.json uses (type, enum, required, properties,
+    additionalProperties, items, minItems, maxItems, minimum, minLength, pattern, $ref), in the
+    standard library: bundle readers on boards and phones have no jsonschema. A test checks it
+    against jsonschema on malformed manifests.
+    """
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+
+        def is_kind(kind: str) -> bool:
+            if kind == "integer":
+                return isinstance(value, int) and not isinstance(value, bool)
+            if kind == "number":
+                return isinstance(value, (int, float)) and not isinstance(value, bool)
+            return isinstance(value, _JSON_TYPES[kind])
+
+        if not any(is_kind(k) for k in kinds):
+            return where, f"{json.dumps(value)[:60]} is not of type {' or '.join(kinds)}"
+    if "enum" in schema and value not in schema["enum"]:
+        return where, f"{value!r} is not one of {schema['enum']}"
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                return where, f"{key!r} is a required property"
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if key in properties:
+                found = _schema_error(item, properties[key], root, where + [key])
+            elif extra is False:
+                return where, f"unexpected property {key!r}"
+            elif isinstance(extra, dict):
+                found = _schema_error(item, extra, root, where + [key])
+            else:
+                found = None
+            if found:
+                return found
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
+            return where, f"has {len(value)} items, expected {schema.get('minItems', 0)}..{schema.get('maxItems', 'any')}"
+        for index, item in enumerate(value):
+            found = "items" in schema and _schema_error(item, schema["items"], root, where + [index])
+            if found:
+                return found
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < schema.get("minimum", value):
+        return where, f"{value} is less than the minimum of {schema['minimum']}"
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            return where, f"{value!r} is too short"
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return where, f"{value!r} does not match {schema['pattern']!r}"
+    return None
+
+
+def check_manifest_schema(data: Any, where: Path | str = MANIFEST_NAME) -> None:
+    """Check the types of a manifest against ``manifest.schema.json`` (the document readers on other
+    platforms follow), so a malformed field is named instead of failing deep inside a runtime."""
+    schema = json.loads((Path(__file__).parent / "manifest.schema.json").read_text(encoding="utf-8"))
+    error = _schema_error(data, schema, schema, [])
+    if error is not None:
+        field_path = "/".join(str(p) for p in error[0]) or "(top level)"
+        raise BundleError(f"{where}: manifest field {field_path}: {error[1]}; re-export the bundle")
 
 
 def verify_files(root: Path, manifest: Manifest) -> None:
@@ -204,6 +287,41 @@ def check_replaceable(final: str | os.PathLike, overwrite: bool, marker: str) ->
                           f"{marker} inside); remove it yourself or choose another --out")
 
 
+INCOMPLETE_NAME = ".edge_time_incomplete"  # in a folder still being written; readers refuse it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_staging(final: Path) -> list[Path]:
+    """Remove staging folders of ``final`` left by killed runs on this host (their writer is gone)."""
+    removed = []
+    parent = final.parent if str(final.parent) else Path(".")
+    for folder in parent.glob(f".{final.name}.*.tmp"):
+        marker = folder / INCOMPLETE_NAME
+        if not marker.exists():  # killed between creating the folder and its marker: empty, writer pid in the name
+            pid = folder.name[len(final.name) + 2:].split(".", 1)[0]
+            if pid.isascii() and pid.isdigit() and not _alive(int(pid)) and not any(folder.iterdir()):
+                folder.rmdir()
+                removed.append(folder)
+            continue
+        try:
+            owner = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # unreadable: leave it
+        if isinstance(owner, dict) and owner.get("host") == os.uname().nodename and not _alive(int(owner.get("pid", 0))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 @contextlib.contextmanager
 def staging_dir(final: str | os.PathLike, overwrite: bool = False, marker: str = MANIFEST_NAME) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success rename it into place, on error remove it.
@@ -218,8 +336,10 @@ def staging_dir(final: str | os.PathLike, overwrite: bool = False, marker: str =
     check_replaceable(final, overwrite, marker)
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
+        clean_stale_staging(final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+        (tmp / INCOMPLETE_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
     except OSError as exc:
         raise BundleError(f"cannot write to {parent} ({exc.strerror}); choose a writable --out") from exc
     try:
@@ -234,6 +354,8 @@ def staging_dir(final: str | os.PathLike, overwrite: bool = False, marker: str =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Only now, in place: a kill before this line leaves a folder that readers refuse and --overwrite replaces.
+    (final / INCOMPLETE_NAME).unlink()
 
 
 def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
@@ -241,7 +363,7 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
     manifest.files = {
         str(p.relative_to(bundle_dir)): sha256_file(p)
         for p in sorted(bundle_dir.rglob("*"))
-        if p.is_file() and p.name != MANIFEST_NAME
+        if p.is_file() and p.name not in (MANIFEST_NAME, INCOMPLETE_NAME)
     }
     manifest.validate()
     (bundle_dir / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")

@@ -32,6 +32,20 @@ class EdgeTimeGroup(click.Group):
             sys.exit(2)
 
 
+class WarningLines(logging.Handler):
+    """edge-time's own warnings (logger ``edge_time``) as ``warning: ...`` lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
+
+
+def show_warnings() -> None:
+    edge_logger = logging.getLogger("edge_time")
+    if not any(isinstance(h, WarningLines) for h in edge_logger.handlers):
+        edge_logger.addHandler(WarningLines(logging.WARNING))
+        edge_logger.propagate = False
+
+
 # Loggers of the toolchain whose warnings are about the toolchain itself (deprecations inside
 # torch, optional CUDA kernels torchao cannot load on a CPU machine), not about the user's run.
 TOOLCHAIN_LOGGERS = ("torch", "torchao", "executorch", "onnxscript", "absl")
@@ -72,6 +86,7 @@ def main(verbose: bool) -> None:
       edge-time bench     models + labelled     -> accuracy vs speed / energy / size, Pareto plot
     Run `edge-time COMMAND --help` for examples.
     """
+    show_warnings()
     if not verbose:
         quiet_toolchain()
 

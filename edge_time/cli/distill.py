@@ -61,6 +61,9 @@ from edge_time.distill.defaults import INITS, PRESET_CHOICES
               help="Keep the most frequent entries covering this share of corpus tokens.")
 @click.option("--max-vocab", type=COUNT, help="At most this many vocabulary entries.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / Parquet column.")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Encoding of text/JSONL corpus files (e.g. iso-8859-2, cp1250). A file where over 1% of the "
+              "bytes do not decode is refused; a few bad bytes are read as U+FFFD and reported.")
 @click.option("--max-documents", type=COUNT, help="Read at most this many documents per source.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing run in --out and start over.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -80,6 +81,12 @@ def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldo
     report = run_profile(list(bundles), target, config, out_dir, say=lambda m: click.echo(m, err=True))
     _print_rows(report["runs"], report["device"]["id"])
     click.echo(f"report: {out_dir / 'report.html'} (JSON, CSV beside it)")
+    failed = [r for r in report["runs"] if r.get("status") != "ok"]
+    for failure in failed:  # exit 0 only when every bundle was measured
+        click.secho(f"error: {failure['bundle']['path']}: {failure.get('error') or failure['status']}", fg="red",
+                    err=True)
+    if failed:
+        sys.exit(1)
 
 
 def _print_rows(runs: list[dict], device: str) -> None:

@@ -26,15 +26,35 @@ import numpy as np
 import torch
 
 from edge_time.errors import EdgeTimeError
+from edge_time.textfiles import TextFileError, undecodable_bytes
 
 
 class CorpusError(EdgeTimeError):
     """The corpus cannot be read or is empty; the message names the fix."""
 
 
-def _open_text(path: Path):
+def _open_text(path: Path, encoding: str):
+    """Undecodable bytes become U+FFFD: :func:`check_corpus` has refused files with many of them."""
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(raw, encoding=encoding, errors="replace")
+
+
+def check_corpus(sources: list[str], encoding: str = "utf-8", log=None) -> None:
+    """Before any work: every local source exists and is text in ``encoding`` (see edge_time.textfiles)."""
+    for source in sources:
+        if source.startswith("hf:"):
+            continue
+        path = Path(source)
+        if not path.is_file():
+            raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet files")
+        if _base_suffix(path) == ".parquet":
+            continue
+        try:
+            bad = undecodable_bytes(path, encoding)
+        except TextFileError as exc:
+            raise CorpusError(str(exc)) from None
+        if bad and log is not None:
+            log(f"warning: {path}: {bad} byte(s) are not {encoding}; they are read as U+FFFD")
 
 
 def _base_suffix(path: Path) -> str:
@@ -42,10 +62,11 @@ def _base_suffix(path: Path) -> str:
     return suffixes[-1].lower() if suffixes else ""
 
 
-def read_documents(source: str, text_field: str = "text", max_documents: int | None = None) -> Iterator[str]:
+def read_documents(source: str, text_field: str = "text", max_documents: int | None = None,
+                   encoding: str = "utf-8") -> Iterator[str]:
     """Yield non-empty documents of one source (a file path or ``hf:NAME[:CONFIG[:SPLIT]]``)."""
     count = 0
-    for doc in _read_source(source, text_field):
+    for doc in _read_source(source, text_field, encoding):
         doc = doc.strip()
         if doc:
             yield doc
@@ -54,7 +75,7 @@ def read_documents(source: str, text_field: str = "text", max_documents: int | N
                 return
 
 
-def _read_source(source: str, text_field: str) -> Iterable[str]:
+def _read_source(source: str, text_field: str, encoding: str) -> Iterable[str]:
     if source.startswith("hf:"):
         yield from _read_hf(source[3:], text_field)
         return
@@ -63,7 +84,7 @@ def _read_source(source: str, text_field: str) -> Iterable[str]:
         raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet files")
     kind = _base_suffix(path)
     if kind in (".jsonl", ".json"):
-        with _open_text(path) as handle:
+        with _open_text(path, encoding) as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
@@ -87,7 +108,7 @@ def _read_source(source: str, text_field: str) -> Iterable[str]:
         for batch in table.iter_batches(columns=[text_field]):
             yield from (str(x) for x in batch.column(0).to_pylist() if x is not None)
     else:
-        with _open_text(path) as handle:
+        with _open_text(path, encoding) as handle:
             yield from handle
 
 
@@ -152,7 +173,7 @@ def corpus_fingerprint(sources: list[str], tokenizer_json: str, max_length: int,
 
 def tokenize_corpus(sources: list[str], tokenizer, cls_id: int, sep_id: int, max_length: int,
                     text_field: str = "text", max_documents: int | None = None, pack: bool = False,
-                    batch_docs: int = 512, progress=None) -> TokenizedCorpus:
+                    batch_docs: int = 512, progress=None, encoding: str = "utf-8") -> TokenizedCorpus:
     """Tokenize every document (no truncation) and split it into chunks of <= max_length tokens.
 
     ``pack``: concatenate consecutive documents and cut full-length chunks (no padding wasted on
@@ -191,7 +212,7 @@ def tokenize_corpus(sources: list[str], tokenizer, cls_id: int, sep_id: int, max
 
     batch: list[str] = []
     for source in sources:
-        for doc in read_documents(source, text_field, max_documents):
+        for doc in read_documents(source, text_field, max_documents, encoding):
             chars.update(doc)
             batch.append(doc)
             documents += 1

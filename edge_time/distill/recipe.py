@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,7 +33,7 @@ from edge_time.atomic import write_json_atomic, write_text_atomic
 from edge_time.compute import resolve_precision
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
-from edge_time.distill.data import (SampleOrder, collate, corpus_fingerprint, load_chunks, save_chunks,
+from edge_time.distill.data import (SampleOrder, check_corpus, collate, corpus_fingerprint, load_chunks, save_chunks,
                                     split_validation, tokenize_corpus)
 from edge_time.distill.defaults import with_defaults
 from edge_time.distill.loss import DEFAULT_BLOCK_ELEMENTS, Relation, hidden_state_loss, relation_loss
@@ -93,6 +94,7 @@ class DistillConfig:
     max_vocab: int | None = None
     min_count: int = 1
     text_field: str = "text"
+    encoding: str = "utf-8"  # of text/JSONL corpus files
     max_documents: int | None = None
     block_elements: int = DEFAULT_BLOCK_ELEMENTS
     resume: bool = False
@@ -167,7 +169,22 @@ def prepare_out_dir(config: DistillConfig) -> Path:
         if not marker.is_file():
             raise DistillError(f"--overwrite refuses to delete {out}: it is not a distillation run folder")
         shutil.rmtree(out)
+    # The marker first: a run killed before its first checkpoint (e.g. while tokenising) leaves a folder
+    # that --resume continues and --overwrite may replace. The full config replaces it once data is ready.
+    write_json_atomic(marker, {"config": config.to_json(), "status": "started"})
     return out
+
+
+@contextlib.contextmanager
+def removed_if_refused(out: Path, fresh: bool):
+    """A new run that is refused before its first checkpoint (an empty corpus, a bad --teacher-layer)
+    leaves no folder behind; a resumed run, or one with checkpoints, is always kept."""
+    try:
+        yield
+    except EdgeTimeError:
+        if fresh and not ckpt.read_pointer(out / "run" / "checkpoints").get("last"):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def default_relation_heads(teacher_hidden: int, teacher_heads: int, student_hidden: int) -> int:
@@ -185,7 +202,7 @@ def prepare_data(config: DistillConfig, tokenizer, run: Path, accelerator, log):
     tok_json = tokenizer.backend_tokenizer.to_str()
     sources = list(config.corpus) + list(config.valid or [])
     knobs = [config.pack_documents, config.trim_vocab, config.vocab_coverage, config.max_vocab, config.min_count, config.seed,
-             config.valid_fraction, config.max_valid_chunks]
+             config.valid_fraction, config.max_valid_chunks, config.encoding]
     fingerprint = corpus_fingerprint(sources, tok_json, config.max_length, config.text_field,
                                      config.max_documents) + "|" + "|".join(map(str, knobs))
     data_dir = run / "data"
@@ -209,12 +226,12 @@ def _tokenize_and_trim(config: DistillConfig, tokenizer, tok_json: str, data_dir
     bar = tqdm(desc="tokenizing corpus", unit=" docs", disable=not config.progress)
     corpus = tokenize_corpus(list(config.corpus), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
                              config.max_length, config.text_field, config.max_documents, config.pack_documents,
-                             progress=bar.update)
+                             progress=bar.update, encoding=config.encoding)
     counts, chars = corpus.counts, corpus.chars
     if config.valid:
         valid_corpus = tokenize_corpus(list(config.valid), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
                                        config.max_length, config.text_field, config.max_documents,
-                                       config.pack_documents, progress=bar.update)
+                                       config.pack_documents, progress=bar.update, encoding=config.encoding)
         train, valid = corpus.chunks, valid_corpus.chunks.subset(np.arange(min(len(valid_corpus.chunks),
                                                                                config.max_valid_chunks)))
     else:
@@ -380,6 +397,8 @@ def distill(config: DistillConfig) -> Path:
     # ---- 1. configuration, folders
     teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
     config, size, init, init_why, relations = check_config(config, teacher_dir)
+    check_corpus(list(config.corpus) + list(config.valid or []), config.encoding,
+                 log=lambda message: print(message, file=sys.stderr))
     precision = resolve_precision(config.precision)
     if not config.progress:
         from transformers.utils import logging as hf_logging
@@ -398,154 +417,155 @@ def distill(config: DistillConfig) -> Path:
                            f"({world} x {config.grad_accum}); choose a multiple")
     micro = config.batch_size // (world * config.grad_accum)
     out = prepare_out_dir(config) if accelerator.is_main_process else Path(config.out)
-    accelerator.wait_for_everyone()
-    run = out / "run"
-    log = accelerator.print if config.progress else (lambda *a, **k: None)
-    log(f"student: {init_why}; {config.max_steps} steps x {config.batch_size} chunks of <= {config.max_length} "
-        f"tokens, lr {config.lr:g}, {precision}")
+    with removed_if_refused(out, fresh=not config.resume and accelerator.is_main_process):
+        accelerator.wait_for_everyone()
+        run = out / "run"
+        log = accelerator.print if config.progress else (lambda *a, **k: None)
+        log(f"student: {init_why}; {config.max_steps} steps x {config.batch_size} chunks of <= {config.max_length} "
+            f"tokens, lr {config.lr:g}, {precision}")
 
-    # ---- 2. tokenizer, data, vocabulary
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(teacher_dir, trust_remote_code=config.trust_remote_code)
-    except Exception as exc:
-        raise DistillError(f"{teacher_dir}: cannot load its tokenizer ({type(exc).__name__}); the teacher folder "
-                           f"needs tokenizer.json") from exc
-    if not getattr(tokenizer, "is_fast", False) or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise DistillError(f"{teacher_dir}: the tokenizer needs a tokenizer.json with CLS and SEP tokens")
-    teacher_pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    teacher, teacher_layer = load_teacher(teacher_dir, config.teacher_layer,
-                                          torch.bfloat16 if torch.cuda.is_available() else torch.float32,
-                                          config.trust_remote_code)
-    teacher_positions = int(getattr(teacher.config, "max_position_embeddings", config.max_length))
-    if teacher.config.model_type in ("roberta", "xlm-roberta", "camembert"):
-        teacher_positions -= teacher_pad + 1  # RoBERTa numbers positions from pad_id + 1
-    if config.max_length > teacher_positions and teacher.config.model_type != "deberta-v2":
-        raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
-                           f"lower it")
-    teacher_hidden = qkv_modules(teacher, teacher_layer)["q"].out_features
-    relation_heads = config.relation_heads or default_relation_heads(
-        teacher_hidden, teacher.config.num_attention_heads, size.hidden)
-    for who, hidden in (("teacher", teacher_hidden), ("student", size.hidden)):
-        if hidden % relation_heads:
-            raise DistillError(f"{relation_heads} relation heads do not divide the {who} hidden size {hidden}; "
-                               f"pass --relation-heads that divides both {teacher_hidden} and {size.hidden}")
-    chunks, valid, kept, to_student, data_info = prepare_data(config, tokenizer, run, accelerator, log)
-    pad_id = teacher_pad
-    student_pad = int(to_student[teacher_pad])
+        # ---- 2. tokenizer, data, vocabulary
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(teacher_dir, trust_remote_code=config.trust_remote_code)
+        except Exception as exc:
+            raise DistillError(f"{teacher_dir}: cannot load its tokenizer ({type(exc).__name__}); the teacher folder "
+                               f"needs tokenizer.json") from exc
+        if not getattr(tokenizer, "is_fast", False) or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+            raise DistillError(f"{teacher_dir}: the tokenizer needs a tokenizer.json with CLS and SEP tokens")
+        teacher_pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        teacher, teacher_layer = load_teacher(teacher_dir, config.teacher_layer,
+                                              torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+                                              config.trust_remote_code)
+        teacher_positions = int(getattr(teacher.config, "max_position_embeddings", config.max_length))
+        if teacher.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+            teacher_positions -= teacher_pad + 1  # RoBERTa numbers positions from pad_id + 1
+        if config.max_length > teacher_positions and teacher.config.model_type != "deberta-v2":
+            raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
+                               f"lower it")
+        teacher_hidden = qkv_modules(teacher, teacher_layer)["q"].out_features
+        relation_heads = config.relation_heads or default_relation_heads(
+            teacher_hidden, teacher.config.num_attention_heads, size.hidden)
+        for who, hidden in (("teacher", teacher_hidden), ("student", size.hidden)):
+            if hidden % relation_heads:
+                raise DistillError(f"{relation_heads} relation heads do not divide the {who} hidden size {hidden}; "
+                                   f"pass --relation-heads that divides both {teacher_hidden} and {size.hidden}")
+        chunks, valid, kept, to_student, data_info = prepare_data(config, tokenizer, run, accelerator, log)
+        pad_id = teacher_pad
+        student_pad = int(to_student[teacher_pad])
 
-    # ---- 3. models
-    selection = None
-    if init == "teacher":
-        selection = choose_selection(config, out, teacher, chunks, pad_id, size, log)
-        student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout,
-                                teacher.config.layer_norm_eps, teacher.config.hidden_act)
-        init_from_teacher(student, teacher, selection, kept)
-    else:
-        student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout)
-    frozen = freeze_unused_top(student, top_block=not config.hidden_loss)
-    params_full_vocab = count_params(student) + (data_info["teacher_vocab"] - len(kept)) * size.hidden
-    optimizer, scheduler = make_optimizer(student, config)
-    if accelerator.is_main_process:
-        write_json_atomic(out / CONFIG_NAME, {
-            "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
-            "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
-            "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
-            "init": init, "init_note": init_why, "selection": selection.to_json() if selection else None,
-            "precision": precision,
-            "student_params": count_params(student), "student_params_untrimmed": params_full_vocab,
-            "embedding_params": len(kept) * size.hidden,
-            "embedding_params_untrimmed": data_info["teacher_vocab"] * size.hidden,
-            "frozen_top_parameters": frozen, "processes": world})
+        # ---- 3. models
+        selection = None
+        if init == "teacher":
+            selection = choose_selection(config, out, teacher, chunks, pad_id, size, log)
+            student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout,
+                                    teacher.config.layer_norm_eps, teacher.config.hidden_act)
+            init_from_teacher(student, teacher, selection, kept)
+        else:
+            student = build_student(size, len(kept), student_pad, config.max_length, config.seed, config.dropout)
+        frozen = freeze_unused_top(student, top_block=not config.hidden_loss)
+        params_full_vocab = count_params(student) + (data_info["teacher_vocab"] - len(kept)) * size.hidden
+        optimizer, scheduler = make_optimizer(student, config)
+        if accelerator.is_main_process:
+            write_json_atomic(out / CONFIG_NAME, {
+                "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
+                "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
+                "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
+                "init": init, "init_note": init_why, "selection": selection.to_json() if selection else None,
+                "precision": precision,
+                "student_params": count_params(student), "student_params_untrimmed": params_full_vocab,
+                "embedding_params": len(kept) * size.hidden,
+                "embedding_params_untrimmed": data_info["teacher_vocab"] * size.hidden,
+                "frozen_top_parameters": frozen, "processes": world})
 
-    # ---- resume
-    checkpoints = run / "checkpoints"
-    state = {"samples_seen": 0, "best_valid": None, "best_step": None, "processes": world}
-    start_step = 0
-    if config.resume and ckpt.read_pointer(checkpoints).get("last"):
-        state = ckpt.load_checkpoint(checkpoints, student, optimizer, scheduler, rank)
-        if state["processes"] != world:
-            raise DistillError(f"--resume with {world} processes, but the checkpoint was written by "
-                               f"{state['processes']}; resume with the same number of processes")
-        start_step = state.pop("step")
-        log(f"resuming from step {start_step}")
+        # ---- resume
+        checkpoints = run / "checkpoints"
+        state = {"samples_seen": 0, "best_valid": None, "best_step": None, "processes": world}
+        start_step = 0
+        if config.resume and ckpt.read_pointer(checkpoints).get("last"):
+            state = ckpt.load_checkpoint(checkpoints, student, optimizer, scheduler, rank)
+            if state["processes"] != world:
+                raise DistillError(f"--resume with {world} processes, but the checkpoint was written by "
+                                   f"{state['processes']}; resume with the same number of processes")
+            start_step = state.pop("step")
+            log(f"resuming from step {start_step}")
 
-    model, optimizer = accelerator.prepare(student, optimizer)
-    teacher.to(accelerator.device)
-    distiller = Distiller(teacher, accelerator.unwrap_model(model), teacher_layer, relation_heads, relations,
-                          config.block_elements, accelerator.autocast, selection, config.hidden_loss)
-    order = SampleOrder(len(chunks), config.seed)
-    metrics = MetricsLog(out / "metrics.jsonl", accelerator.is_main_process, start_step)
-    bar = tqdm(total=config.max_steps, initial=start_step, desc="distilling", unit="step",
-               disable=not (config.progress and accelerator.is_main_process))
-    window_tokens, window_start = torch.zeros((), device=accelerator.device), time.perf_counter()
-    postfix: dict[str, str] = {}
-    model.train()
+        model, optimizer = accelerator.prepare(student, optimizer)
+        teacher.to(accelerator.device)
+        distiller = Distiller(teacher, accelerator.unwrap_model(model), teacher_layer, relation_heads, relations,
+                              config.block_elements, accelerator.autocast, selection, config.hidden_loss)
+        order = SampleOrder(len(chunks), config.seed)
+        metrics = MetricsLog(out / "metrics.jsonl", accelerator.is_main_process, start_step)
+        bar = tqdm(total=config.max_steps, initial=start_step, desc="distilling", unit="step",
+                   disable=not (config.progress and accelerator.is_main_process))
+        window_tokens, window_start = torch.zeros((), device=accelerator.device), time.perf_counter()
+        postfix: dict[str, str] = {}
+        model.train()
 
-    # ---- 4. train
-    if start_step == 0 and len(valid):  # the untrained student's validation loss starts the curve
-        metrics.write({"step": 0, "valid_loss": validate(distiller, model, valid, pad_id, to_student, micro,
-                                                         accelerator)})
-    for step in range(start_step, config.max_steps):
-        step_loss = torch.zeros((), device=accelerator.device)
-        for m in range(config.grad_accum):
-            first = state["samples_seen"] + m * micro * world + rank * micro
-            batch = collate(chunks, order.indices(first, micro), pad_id, to_student)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            sync = contextlib.nullcontext() if m == config.grad_accum - 1 else accelerator.no_sync(model)
-            with sync:
-                loss = distiller.loss(model, batch)
-                accelerator.backward(loss / config.grad_accum)
-            step_loss += loss.detach() / config.grad_accum
-            window_tokens += batch["attention_mask"].sum()
-        accelerator.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        state["samples_seen"] += config.batch_size
-        done = step + 1
+        # ---- 4. train
+        if start_step == 0 and len(valid):  # the untrained student's validation loss starts the curve
+            metrics.write({"step": 0, "valid_loss": validate(distiller, model, valid, pad_id, to_student, micro,
+                                                             accelerator)})
+        for step in range(start_step, config.max_steps):
+            step_loss = torch.zeros((), device=accelerator.device)
+            for m in range(config.grad_accum):
+                first = state["samples_seen"] + m * micro * world + rank * micro
+                batch = collate(chunks, order.indices(first, micro), pad_id, to_student)
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                sync = contextlib.nullcontext() if m == config.grad_accum - 1 else accelerator.no_sync(model)
+                with sync:
+                    loss = distiller.loss(model, batch)
+                    accelerator.backward(loss / config.grad_accum)
+                step_loss += loss.detach() / config.grad_accum
+                window_tokens += batch["attention_mask"].sum()
+            accelerator.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["samples_seen"] += config.batch_size
+            done = step + 1
 
-        if done % config.log_every == 0 or done == config.max_steps:
-            loss_value = float(accelerator.reduce(step_loss, "mean"))
-            tokens = float(accelerator.reduce(window_tokens, "sum"))  # real tokens, all processes
-            elapsed = time.perf_counter() - window_start
-            record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                      "tokens_per_s": tokens / max(elapsed, 1e-9)}
-            metrics.write(record)
-            postfix.update(loss=f"{loss_value:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            bar.set_postfix(postfix)
-            window_tokens.zero_()
-            window_start = time.perf_counter()
-        if done % config.save_every == 0 or done == config.max_steps:
-            pause = time.perf_counter()  # validation and saving do not count against throughput
-            valid_loss = validate(distiller, model, valid, pad_id, to_student, micro, accelerator) \
-                if len(valid) else None
-            improved = valid_loss is not None and (state["best_valid"] is None or valid_loss < state["best_valid"])
-            if improved:
-                state["best_valid"], state["best_step"] = valid_loss, done
-            if valid_loss is not None:
-                metrics.write({"step": done, "valid_loss": valid_loss})
-                postfix["valid"] = f"{valid_loss:.4f}"
+            if done % config.log_every == 0 or done == config.max_steps:
+                loss_value = float(accelerator.reduce(step_loss, "mean"))
+                tokens = float(accelerator.reduce(window_tokens, "sum"))  # real tokens, all processes
+                elapsed = time.perf_counter() - window_start
+                record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
+                          "tokens_per_s": tokens / max(elapsed, 1e-9)}
+                metrics.write(record)
+                postfix.update(loss=f"{loss_value:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
                 bar.set_postfix(postfix)
-            best = ckpt.student_state(accelerator.unwrap_model(model)) if improved else None
-            ckpt.save_checkpoint(checkpoints, done, accelerator.unwrap_model(model), optimizer, scheduler, state,
-                                 accelerator, best)
-            window_start += time.perf_counter() - pause
-        bar.update(1)
-    bar.close()
-    metrics.close()
+                window_tokens.zero_()
+                window_start = time.perf_counter()
+            if done % config.save_every == 0 or done == config.max_steps:
+                pause = time.perf_counter()  # validation and saving do not count against throughput
+                valid_loss = validate(distiller, model, valid, pad_id, to_student, micro, accelerator) \
+                    if len(valid) else None
+                improved = valid_loss is not None and (state["best_valid"] is None or valid_loss < state["best_valid"])
+                if improved:
+                    state["best_valid"], state["best_step"] = valid_loss, done
+                if valid_loss is not None:
+                    metrics.write({"step": done, "valid_loss": valid_loss})
+                    postfix["valid"] = f"{valid_loss:.4f}"
+                    bar.set_postfix(postfix)
+                best = ckpt.student_state(accelerator.unwrap_model(model)) if improved else None
+                ckpt.save_checkpoint(checkpoints, done, accelerator.unwrap_model(model), optimizer, scheduler, state,
+                                     accelerator, best)
+                window_start += time.perf_counter() - pause
+            bar.update(1)
+        bar.close()
+        metrics.close()
 
-    # ---- 5. the Hugging Face folder (best validated weights)
-    if accelerator.is_main_process:
-        from safetensors.torch import load_file
+        # ---- 5. the Hugging Face folder (best validated weights)
+        if accelerator.is_main_process:
+            from safetensors.torch import load_file
 
-        final = accelerator.unwrap_model(model)
-        best_path = ckpt.best_weights_path(checkpoints)
-        if best_path is not None:
-            final.load_state_dict(load_file(str(best_path)))
-        write_model_folder(out, final, run / "data" / "tokenizer", state)
-        write_card(out, json.loads((out / CONFIG_NAME).read_text()), state)
-    accelerator.wait_for_everyone()
-    return out
+            final = accelerator.unwrap_model(model)
+            best_path = ckpt.best_weights_path(checkpoints)
+            if best_path is not None:
+                final.load_state_dict(load_file(str(best_path)))
+            write_model_folder(out, final, run / "data" / "tokenizer", state)
+            write_card(out, json.loads((out / CONFIG_NAME).read_text()), state)
+        accelerator.wait_for_everyone()
+        return out
 
 
 def choose_selection(config: DistillConfig, out: Path, teacher, chunks, pad_id: int, size, log) -> Selection:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from edge_time.errors import EdgeTimeError
+from edge_time.modeling.spec import check_model_folder
 
 
 class TeacherError(EdgeTimeError):
@@ -130,9 +131,7 @@ def load_teacher(path: Path, layer: int | None, dtype: torch.dtype = torch.float
     """
     from transformers import AutoConfig, AutoModel
 
-    if not list(path.glob("*.safetensors")):
-        raise TeacherError(f"{path} has no .safetensors weights; edge-time never unpickles pytorch_model.bin "
-                           f"(convert it with save_pretrained(safe_serialization=True))")
+    check_model_folder(path, trust_remote_code)
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     if config.model_type not in ADAPTERS:
         raise TeacherError(f"teacher model type {config.model_type!r} is not supported for attention relation "

@@ -88,6 +88,7 @@ def resolve_model_dir(model: str | Path, trust_remote_code: bool = False) -> Pat
             raise ModelLoadError(f"--model {model} is a file; pass a Hugging Face model folder")
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{model} has no config.json; pass a Hugging Face model folder or hub id")
+        check_model_folder(path, trust_remote_code)
         return path
     if str(model).startswith((".", "/", "~")) or str(model).count("/") > 1:
         raise ModelLoadError(f"model folder {model} does not exist; check the path")
@@ -98,6 +99,33 @@ def resolve_model_dir(model: str | Path, trust_remote_code: bool = False) -> Pat
     except Exception as exc:  # offline, unknown id, gated model
         raise ModelLoadError(f"cannot fetch {model!r} from the Hugging Face hub ({type(exc).__name__}); "
                              f"pass a local model folder instead") from exc
+
+
+def check_model_folder(model_dir: Path, trust_remote_code: bool = False) -> None:
+    """Refuse, before any work, a folder edge-time would fail on or must not run: a config.json that is
+    not a JSON object, custom modelling code not allowed by the user, weights that are only pickles."""
+    config_path = model_dir / "config.json"
+    try:
+        config = json.loads(config_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{config_path}: not valid JSON ({exc}); the folder's config.json is corrupt") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{config_path}: a JSON object is expected, found {type(config).__name__}; "
+                             f"the folder's config.json is corrupt")
+    if config.get("auto_map") and not trust_remote_code:
+        raise ModelLoadError(f"{model_dir}: config.json asks for the model's own Python code (auto_map); edge-time "
+                             f"runs it only with --trust-remote-code: pass it if you trust that code")
+    check_weights(model_dir)
+
+
+def check_weights(model_dir: Path) -> None:
+    """The weights must be safetensors that transformers will find (model.safetensors or its index)."""
+    if (model_dir / "model.safetensors").is_file() or (model_dir / "model.safetensors.index.json").is_file():
+        return
+    pickles = sorted(p.name for p in model_dir.glob("*.bin")) + sorted(p.name for p in model_dir.glob("*.pt"))
+    found = f" (found {', '.join(pickles)}: pickles, which edge-time never loads)" if pickles else ""
+    raise ModelLoadError(f"{model_dir} has no model.safetensors{found}; convert the weights with "
+                         f"save_pretrained(safe_serialization=True)")
 
 
 def weights_sha256(model_dir: Path) -> str:
@@ -131,13 +159,11 @@ def load_tokenizer_files(model_dir: Path, out_dir: Path, trust_remote_code: bool
 def load_hf_encoder(model_dir: Path, trust_remote_code: bool = False) -> nn.Module:
     from transformers import AutoModel
 
-    if not list(model_dir.glob("*.safetensors")):
-        raise ModelLoadError(f"{model_dir} has no .safetensors weights; edge-time never unpickles "
-                             f"pytorch_model.bin (convert it with save_pretrained(safe_serialization=True))")
+    check_model_folder(model_dir, trust_remote_code)
     try:
         return AutoModel.from_pretrained(model_dir, use_safetensors=True, trust_remote_code=trust_remote_code,
                                          attn_implementation="eager").eval()
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{model_dir}: {str(exc).splitlines()[0]}") from exc
 
 

@@ -13,6 +13,7 @@ runtime (ExecuTorch's Python runtime itself needs torch on the board).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -28,10 +29,12 @@ __all__ = ["BundleModel", "load_bundle", "BundleError", "Encoded"]
 class BundleModel:
     """A loaded bundle: ``encode`` text, ``run`` arrays, or call it on texts for named outputs."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, verify: bool = True):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, verify: bool = True,
+                 unfinished_ok: bool = False):
         self.path = Path(path)
-        self.manifest: Manifest = read_manifest(self.path, verify=verify)
+        self.manifest: Manifest = read_manifest(self.path, verify=verify, unfinished_ok=unfinished_ok)
         self.threads = threads
+        self.verify = verify
         self.text_encoder = TextEncoder(safe_join(self.path, self.manifest.tokenizer.file),
                                         self.manifest.tokenizer, self.manifest.max_length)
         self._runners: dict[str, object] = {}
@@ -47,8 +50,17 @@ class BundleModel:
         graph = self.manifest.graph_for(seq_len)
         if graph.file not in self._runners:
             runner_cls = RUNNERS[self.manifest.target]
-            self._runners[graph.file] = runner_cls(safe_join(self.path, graph.file), self.manifest, self.threads)
+            self._runners[graph.file] = runner_cls(self._graph_bytes(graph.file), self.manifest, self.threads)
         return self._runners[graph.file], graph
+
+    def _graph_bytes(self, rel: str) -> bytes:
+        """The graph file's bytes, checked against the manifest's sha256 when the bundle was verified at
+        load: the runtime gets exactly the bytes that were hashed (a file swapped since load is refused)."""
+        data = safe_join(self.path, rel).read_bytes()
+        if self.verify and hashlib.sha256(data).hexdigest() != self.manifest.files.get(rel):
+            raise BundleError(f"bundle file {rel} changed since the bundle was loaded (its sha256 no longer "
+                              f"matches manifest.json); re-export or restore the bundle")
+        return data
 
     def prepare(self, seq_len: int) -> None:
         """Create the runtime session that serves ``seq_len`` now (profilers count it as load time)."""
@@ -101,6 +113,8 @@ class BundleModel:
         return outputs
 
 
-def load_bundle(path: str | os.PathLike, threads: int | None = None, verify: bool = True) -> BundleModel:
-    """Open a bundle folder; ``verify`` checks every file against its sha256 first."""
-    return BundleModel(path, threads=threads, verify=verify)
+def load_bundle(path: str | os.PathLike, threads: int | None = None, verify: bool = True,
+                unfinished_ok: bool = False) -> BundleModel:
+    """Open a bundle folder; ``verify`` checks every file against its sha256 first (and each graph's
+    bytes again when its runtime session is created). ``unfinished_ok``: only for the exporter."""
+    return BundleModel(path, threads=threads, verify=verify, unfinished_ok=unfinished_ok)

@@ -6,7 +6,6 @@ runs. ExecuTorch's Python runtime takes torch tensors, so that one runner (alone
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -28,14 +27,14 @@ def _cast(inputs: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.nda
 
 
 class OnnxRunner:
-    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+    def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.specs = manifest.inputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -46,12 +45,13 @@ class OnnxRunner:
 class TfliteRunner:
     """LiteRT (ai-edge-litert) interpreter; falls back to the standalone tflite-runtime."""
 
-    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+    def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             from tflite_runtime.interpreter import Interpreter  # the older standalone runtime
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+        self._model = model  # kept alive beside the interpreter that reads it
+        self.interpreter = Interpreter(model_content=model, num_threads=threads or None)
         self.interpreter.allocate_tensors()
         details = {d["name"]: d for d in self.interpreter.get_input_details()}
         # converters rename inputs (serving_default_input_ids:0, args_0, ...): match by order
@@ -87,7 +87,7 @@ def _size_executorch_threadpool(threads: int) -> None:
 
 
 class ExecutorchRunner:
-    def __init__(self, path: Path, manifest: Manifest, threads: int | None):
+    def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
         import torch
         from executorch.runtime import Runtime
 
@@ -100,7 +100,9 @@ class ExecutorchRunner:
             torch.set_num_threads(threads)
             _size_executorch_threadpool(threads)
         self._torch = torch
-        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+        self._model = model  # the program reads from this buffer without copying it: keep it alive
+        self._program = Runtime.get().load_program(model)
+        self.method = self._program.load_method("forward")
         self.specs = manifest.inputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:

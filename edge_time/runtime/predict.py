@@ -14,6 +14,7 @@ same class, so bundle and PyTorch predictions go through identical input buildin
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from edge_time.runtime.tokenize import Encoded, TextEncoder
 
 WORD_TASKS = ("ud", "ner")
 UD_OUTPUTS = ("upos", "xpos", "feats", "lemma_rule", "arc", "deprel")
+logger = logging.getLogger(__name__)  # the CLI prints edge_time warnings as "warning: ..." lines
 
 
 def word_inputs(word_ids: list[list[int | None]], n_words: list[int], pooling: str, root_row: bool,
@@ -135,6 +137,28 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
+def _join_parses(parts: list[UDParse]) -> UDParse:
+    """One tree from the parses of consecutive pieces of a sentence (see :meth:`TaskPredictor.parse`)."""
+    joined = UDParse([], [], [], [], [], [], [])
+    root = None
+    for part in parts:
+        offset = len(joined.words)
+        for name in ("words", "lemmas", "upos", "xpos", "feats"):
+            getattr(joined, name).extend(getattr(part, name))
+        for head, deprel in zip(part.heads, part.deprels):
+            if head == 0 and root is None:
+                root = offset + part.heads.index(0) + 1
+                joined.heads.append(0)
+                joined.deprels.append(deprel)
+            elif head == 0:
+                joined.heads.append(root)
+                joined.deprels.append("parataxis")
+            else:
+                joined.heads.append(head + offset)
+                joined.deprels.append(deprel)
+    return joined
+
+
 class TaskPredictor:
     """Inputs -> scores -> predictions for one task model, whatever runs the graph.
 
@@ -144,10 +168,20 @@ class TaskPredictor:
 
     def __init__(self, task: str, labels: dict[str, list[str]], task_config: dict[str, Any],
                  text_encoder: TextEncoder, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-                 bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = 32):
+                 bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = 32,
+                 max_words: int | None = None):
         self.task, self.labels, self.config = task, labels, task_config
         self.text_encoder, self._run, self.bucket_for = text_encoder, run, bucket_for
         self.batch_size = batch_size
+        self._words_bound = max_words
+
+    @property
+    def max_words(self) -> int:
+        """Words per sentence the graph takes: a bundle's words axis (or max_length, as every word has
+        a token) less the root row."""
+        limit = self.text_encoder.max_length
+        root = 1 if self.config.get("root_row") else 0
+        return min(self._words_bound or limit, limit - 2) - root
 
     @classmethod
     def from_bundle(cls, bundle, batch_size: int = 32) -> "TaskPredictor":
@@ -158,8 +192,9 @@ class TaskPredictor:
         batch_bound = manifest.axes.get("batch")
         if batch_bound:
             batch_size = min(batch_size, batch_bound[1])
+        words_bound = manifest.axes.get("words")
         return cls(manifest.task, manifest.labels, manifest.task_config, bundle.text_encoder, bundle.run,
-                   bundle.bucket_for, batch_size)
+                   bundle.bucket_for, batch_size, max_words=words_bound[1] if words_bound else None)
 
     # -- input building (shared with the exporters' make_inputs through edge_time.tasks.export) --
 
@@ -210,14 +245,32 @@ class TaskPredictor:
         """Raw graph outputs of one batch of pre-tokenized sentences (for parity checks)."""
         return self._run(self.word_batch(sentences))
 
+    def _pieces(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[list[int]]]:
+        """Sentences longer than the graph's bounds, cut into consecutive pieces that fit (with one
+        warning): never an unbounded input to the runtime. Returns the pieces and, per sentence, the
+        indices of its pieces."""
+        pieces, owned, cut = [], [], 0
+        for words in sentences:
+            starts = self.text_encoder.piece_starts(words, self.max_words)
+            cut += len(starts) > 1
+            owned.append(list(range(len(pieces), len(pieces) + len(starts))))
+            pieces += [words[a:b] for a, b in zip(starts, starts[1:] + [len(words)])]
+        if cut:
+            logger.warning(f"{cut} sentence(s) exceed the model's {self.text_encoder.max_length} tokens / "
+                           f"{self.max_words} words; each is processed in consecutive pieces that fit")
+        return pieces, owned
+
     def parse(self, sentences: list[list[str]]) -> list[UDParse]:
+        """UD analyses; a sentence over the model's bounds is parsed in pieces, and the root of every later
+        piece is attached to the first piece's root as ``parataxis``, so each sentence stays one tree."""
         self._expect("ud")
-        results: list[UDParse | None] = [None] * len(sentences)
-        for indices, batch in self._batches(sentences, len):
+        pieces, owned = self._pieces(sentences)
+        parsed: list[UDParse | None] = [None] * len(pieces)
+        for indices, batch in self._batches(pieces, len):
             outputs = self._run(self.word_batch(batch))
             for row, (index, words) in enumerate(zip(indices, batch)):
-                results[index] = self.decode_ud(outputs, row, words)
-        return results
+                parsed[index] = self.decode_ud(outputs, row, words)
+        return [parsed[ids[0]] if len(ids) == 1 else _join_parses([parsed[i] for i in ids]) for ids in owned]
 
     def decode_ud(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> UDParse:
         n = len(words)
@@ -266,12 +319,18 @@ class TaskPredictor:
 
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:
         self._expect("ner")
-        results: list[NERResult | None] = [None] * len(sentences)
-        for indices, batch in self._batches(sentences, len):
+        pieces, owned = self._pieces(sentences)
+        tagged: list[NERResult | None] = [None] * len(pieces)
+        for indices, batch in self._batches(pieces, len):
             outputs = self._run(self.word_batch(batch))
             for row, (index, words) in enumerate(zip(indices, batch)):
-                results[index] = self.decode_ner(outputs, row, words)
-        return results
+                tagged[index] = self.decode_ner(outputs, row, words)
+        return [tagged[ids[0]] if len(ids) == 1 else self._join_tags([tagged[i] for i in ids]) for ids in owned]
+
+    def _join_tags(self, parts: list[NERResult]) -> NERResult:
+        words = [w for part in parts for w in part.words]
+        tags = [t for part in parts for t in part.tags]
+        return NERResult(words, tags, [Entity(kind, s, e, " ".join(words[s:e + 1])) for kind, s, e in bio_spans(tags)])
 
     def decode_ner(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> NERResult:
         tags = [self.labels["tags"][i] for i in outputs["tags"][row, : len(words)].argmax(-1)]

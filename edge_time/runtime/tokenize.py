@@ -79,5 +79,26 @@ class TextEncoder:
         """Encode pre-tokenized sentences; ``word_ids`` map tokens back to the given words."""
         return self._batch(self.tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True), seq_len)
 
+    def piece_starts(self, words: list[str], max_words: int) -> list[int]:
+        """Where to cut pre-tokenized ``words`` into consecutive pieces that each fit ``max_length``
+        tokens (specials included) and ``max_words`` words; ``[0]`` when the sentence fits whole.
+
+        A token covers at least one UTF-8 byte, plus at most one word-start marker per word (Metaspace's
+        lone "▁"), so a sentence whose bytes fit needs no tokenization here; longer ones are measured
+        word by word.
+        """
+        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(False)
+        if len(words) <= max_words and sum(len(w.encode()) + 1 for w in words) <= budget:
+            return [0]
+        counts = [len(e.ids) for e in self.tokenizer.encode_batch([[w] for w in words], is_pretokenized=True,
+                                                                   add_special_tokens=False)]
+        starts, used = [0], 0
+        for index, count in enumerate(counts):
+            if index > starts[-1] and (used + count > budget or index - starts[-1] >= max_words):
+                starts.append(index)
+                used = 0
+            used += count
+        return starts
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)

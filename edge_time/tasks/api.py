@@ -20,6 +20,7 @@ from edge_time.errors import EdgeTimeError
 from edge_time.runtime.predict import TaskPredictor, to_jsonable
 from edge_time.tasks import formats
 from edge_time.tasks.data import get_task
+from edge_time.textfiles import read_lines, read_text
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -78,16 +79,6 @@ def write_atomic(out: Path | None, text: str) -> None:
     write_text_atomic(out, text)
 
 
-def _lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise EdgeTimeError(f"{path}: file not found; check the path")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        raise EdgeTimeError(f"{path}: no text; write one sentence (or document) per line")
-    return lines
-
-
 def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool = False) -> str:
     """Predictions for raw lines: CoNLL-U for UD, JSON lines otherwise."""
     if predictor.task in ("ud", "ner"):
@@ -134,7 +125,7 @@ def predict_file(model: str | Path, data: str | Path, out: str | Path | None = N
         answers = predictor.answer(questions, contexts)
         text = "".join(json.dumps({"id": i, **to_jsonable(a)}, ensure_ascii=False) + "\n" for i, a in zip(ids, answers))
     else:
-        text = predict_texts(predictor, _lines(path), pretokenized)
+        text = predict_texts(predictor, read_lines(path, "input"), pretokenized)
     if out is not None:
         write_atomic(Path(out), text)
     return text
@@ -145,7 +136,7 @@ def _qa_inputs(path: Path) -> tuple[list[str], list[str], list[str]]:
         examples = formats.read_squad(path, require_answers=False)
         return [e.question for e in examples], [e.context for e in examples], [e.id for e in examples]
     questions, contexts, ids = [], [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "input").splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from edge_time.bundle import staging_dir
+from edge_time.bundle import INCOMPLETE_NAME, staging_dir
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, load_tokenizer_files
 from edge_time.runtime.predict import TaskPredictor
@@ -47,12 +47,15 @@ class TaskSpec:
     @classmethod
     def read(cls, model_dir: Path) -> "TaskSpec":
         path = Path(model_dir) / TASK_CONFIG_NAME
+        if (Path(model_dir) / INCOMPLETE_NAME).exists():
+            raise TaskModelError(f"{model_dir} is an unfinished task model (its run was interrupted); run "
+                                 f"`edge-time finetune` again")
         if not path.is_file():
             raise TaskModelError(f"{model_dir} has no {TASK_CONFIG_NAME}; pass a folder written by `edge-time finetune`")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             spec = cls(**data)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
             raise TaskModelError(f"{path} is malformed ({exc}); re-run `edge-time finetune`") from exc
         if spec.format_version != FORMAT_VERSION or spec.task not in TASKS:
             raise TaskModelError(f"{path}: task {spec.task!r} / format {spec.format_version} is not supported by this "

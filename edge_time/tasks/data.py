@@ -67,14 +67,14 @@ class UDTask(Task):
     main_metric = "LAS+tags"  # mean of UPOS, XPOS, UFeats, Lemmas and LAS F1
     task_config = {"pooling": "mean", "root_row": True}
 
-    def read(self, path: Path, for_training: bool = False):
+    def read(self, path: Path):
+        """Labelled data (training, dev, evaluation): every word needs the gold annotation it is scored on."""
         sentences = formats.read_conllu(path)
-        if for_training:
-            for sentence in sentences:
-                for word, line in zip(sentence.words, sentence.word_lines):
-                    if word.upos == "_" or word.deprel == "_" or word.head is None:
-                        raise DataError(f"{path}:{line}: training words need UPOS, HEAD and DEPREL (found '_'); "
-                                        f"train on a fully annotated CoNLL-U file")
+        for sentence in sentences:
+            for word, line in zip(sentence.words, sentence.word_lines):
+                if word.upos == "_" or word.deprel == "_" or word.head is None:
+                    raise DataError(f"{path}:{line}: labelled words need UPOS, HEAD and DEPREL (found '_'); train "
+                                    f"and score on fully annotated CoNLL-U (`edge-time predict` takes raw text)")
         return sentences
 
     def build_labels(self, train) -> dict[str, list[str]]:
@@ -193,7 +193,7 @@ class NERTask(Task):
     main_metric = "f1"
     task_config = {"pooling": "first", "root_row": False}
 
-    def read(self, path: Path, for_training: bool = False):
+    def read(self, path: Path):
         return formats.read_conll_ner(path)
 
     def build_labels(self, train) -> dict[str, list[str]]:
@@ -243,7 +243,7 @@ class ClsTask(Task):
     main_metric = "accuracy"
     task_config = {"pooling": "mean_tokens"}
 
-    def read(self, path: Path, for_training: bool = False):
+    def read(self, path: Path):
         return formats.read_jsonl_cls(path)
 
     def build_labels(self, train):
@@ -284,7 +284,7 @@ class QATask(Task):
     main_metric = "f1"
     task_config = {"max_answer_tokens": 30}
 
-    def read(self, path: Path, for_training: bool = False):
+    def read(self, path: Path):
         return formats.read_squad(path)
 
     def build_labels(self, train):

@@ -15,6 +15,7 @@ from pathlib import Path
 import conllu
 
 from edge_time.errors import EdgeTimeError
+from edge_time.textfiles import TextFileError, read_text
 
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
              "PUNCT", "SCONJ", "SYM", "VERB", "X")
@@ -29,13 +30,15 @@ def _where(path: str | Path, line: int | None) -> str:
 
 
 def _read_text(path: str | Path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check the path")
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); convert the file to UTF-8") from exc
+        return read_text(path, "data")
+    except TextFileError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _is_id(text: str) -> bool:
+    """A CoNLL-U word ID or HEAD: ASCII digits only (``str.isdigit`` also accepts e.g. Arabic-Indic digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def _blocks(text: str) -> list[tuple[int, list[str]]]:
@@ -106,17 +109,17 @@ def _check_conllu_block(path: Path, start: int, lines: list[str]) -> None:
         ident = cols[0]
         if "." in ident or "-" in ident:
             parts = ident.replace(".", "-").split("-")
-            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            if len(parts) != 2 or not all(_is_id(p) for p in parts):
                 raise DataError(f"{_where(path, number)}: bad ID {ident!r}; use N, N-M or N.K")
             continue
-        if not ident.isdigit() or int(ident) != expected:
+        if not _is_id(ident) or int(ident) != expected:
             raise DataError(f"{_where(path, number)}: word ID {ident!r} where {expected} was expected; "
                             f"number the words of each sentence 1, 2, 3, ...")
         expected += 1
         if cols[1] == "":
             raise DataError(f"{_where(path, number)}: empty FORM column; use '_' for an underscore token")
         head = cols[6]
-        if head != "_" and not head.isdigit():
+        if head != "_" and not _is_id(head):
             raise DataError(f"{_where(path, number)}: HEAD {head!r} is not a word ID; use a number or '_'")
         heads.append((number, None if head == "_" else int(head)))
     if expected == 1:
@@ -126,17 +129,16 @@ def _check_conllu_block(path: Path, start: int, lines: list[str]) -> None:
     for number, head in heads:
         if head is not None and head > n:
             raise DataError(f"{_where(path, number)}: HEAD {head} points past the last word ({n}) of the sentence")
-    known = [h for _, h in heads]
-    if all(h is not None for h in known):
-        _check_tree(path, start, heads)
+    _check_tree(path, heads)
 
 
-def _check_tree(path: Path, start: int, heads: list[tuple[int, int]]) -> None:
-    """Gold trees must be trees: every word reaches the root, without cycles."""
+def _check_tree(path: Path, heads: list[tuple[int, int | None]]) -> None:
+    """Gold heads must form a tree: no cycles, also among the annotated words of a partly annotated
+    sentence (a path that reaches an unannotated word stops there)."""
     parent = [0] + [h for _, h in heads]
     for word in range(1, len(parent)):
         seen, node = set(), word
-        while node != 0:
+        while node not in (0, None):
             if node in seen:
                 raise DataError(f"{_where(path, heads[word - 1][0])}: HEAD values form a cycle through word "
                                 f"{word}; fix the HEAD column so every word reaches the root (0)")
@@ -155,7 +157,7 @@ def read_conllu(path: str | Path) -> list[UDSentence]:
         except (conllu.exceptions.ParseException, ValueError) as exc:
             raise DataError(f"{_where(path, start)}: cannot parse sentence ({exc})") from exc
         word_lines = [start + i for i, line in enumerate(lines)
-                      if not line.startswith("#") and line.split("\t", 1)[0].isdigit()]
+                      if not line.startswith("#") and _is_id(line.split("\t", 1)[0])]
         words = []
         for token in tokens:
             if not isinstance(token["id"], int):
@@ -305,7 +307,21 @@ class QAExample:
     answers: list[tuple[str, int]]  # (text, character start)
 
 
+def _squad_list(path: Path, node: dict, key: str, where: str) -> list:
+    value = node.get(key, [])
+    if not isinstance(value, list):
+        raise DataError(f"{path}: {where}.{key} is {type(value).__name__}, SQuAD needs a list there")
+    return value
+
+
+def _squad_object(path: Path, value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: {where} is {type(value).__name__}, SQuAD needs an object there")
+    return value
+
+
 def read_squad(path: str | Path, require_answers: bool = True) -> list[QAExample]:
+    """SQuAD v1.1 JSON; every malformed field is named by its place (``data[0].paragraphs[2].qas[1]``)."""
     path = Path(path)
     try:
         data = json.loads(_read_text(path))
@@ -314,19 +330,29 @@ def read_squad(path: str | Path, require_answers: bool = True) -> list[QAExample
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataError(f"{path}: not SQuAD JSON; expected {{\"data\": [{{\"paragraphs\": [...]}}]}}")
     examples = []
-    for article in data["data"]:
-        for paragraph in article.get("paragraphs", []):
+    for a, article in enumerate(data["data"]):
+        article = _squad_object(path, article, f"data[{a}]")
+        for p, paragraph in enumerate(_squad_list(path, article, "paragraphs", f"data[{a}]")):
+            where = f"data[{a}].paragraphs[{p}]"
+            paragraph = _squad_object(path, paragraph, where)
             context = paragraph.get("context")
             if not isinstance(context, str) or not context.strip():
-                raise DataError(f"{path}: a paragraph has no 'context' text")
-            for qa in paragraph.get("qas", []):
+                raise DataError(f"{path}: {where} has no 'context' text")
+            for q, qa in enumerate(_squad_list(path, paragraph, "qas", where)):
+                qa = _squad_object(path, qa, f"{where}.qas[{q}]")
                 qid = str(qa.get("id", len(examples)))
                 if not isinstance(qa.get("question"), str) or not qa["question"].strip():
                     raise DataError(f"{path}: question id {qid} has no 'question' text")
                 answers = []
-                for answer in qa.get("answers", []):
+                for n, answer in enumerate(_squad_list(path, qa, "answers", f"{where}.qas[{q}]")):
+                    answer = _squad_object(path, answer, f"question id {qid}: answers[{n}]")
                     text, begin = answer.get("text"), answer.get("answer_start")
-                    if not isinstance(text, str) or not isinstance(begin, int) or context[begin:begin + len(text)] != text:
+                    if not isinstance(text, str) or not text:
+                        raise DataError(f"{path}: question id {qid}: answers[{n}] needs a non-empty 'text' string")
+                    if not isinstance(begin, int) or isinstance(begin, bool):
+                        raise DataError(f"{path}: question id {qid}: answers[{n}].answer_start is {begin!r}; it "
+                                        f"must be the answer's character offset as an integer")
+                    if context[begin:begin + len(text)] != text:
                         raise DataError(f"{path}: question id {qid}: answer {text!r} is not at answer_start {begin} "
                                         f"of its context; fix answer_start")
                     answers.append((text, begin))

@@ -23,6 +23,7 @@ import torch
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks.api import simple_tokenize
 from edge_time.tasks.batching import bucketed_batches, text_length
+from edge_time.textfiles import read_text
 
 DISTILLABLE = ("ud", "ner", "cls")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -36,14 +37,7 @@ def read_unlabeled(paths: list[Path], task: str, max_items: int, max_words: int 
     """
     items = []
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise EdgeTimeError(f"--unlabeled {path}: file not found; give a UTF-8 text file, one document per line")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise EdgeTimeError(f"--unlabeled {path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
-        for line in lines:
+        for line in read_text(path, "--unlabeled").splitlines():
             for sentence in _SENTENCE_END.split(line.strip()):
                 words = simple_tokenize(sentence)[:max_words]
                 if len(words) >= 2:

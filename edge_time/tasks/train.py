@@ -138,7 +138,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     if teacher is not None and teacher.spec.task != task.name:
         raise EdgeTimeError(f"--teacher-model {config.teacher_model} is a {teacher.spec.task} model; this run is "
                             f"--task {task.name}")
-    train = task.read(Path(config.train), for_training=True)
+    train = task.read(Path(config.train))
     dev = task.read(Path(config.dev))
     if config.max_train_examples:
         train = train[: config.max_train_examples]

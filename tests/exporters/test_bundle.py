@@ -102,3 +102,89 @@ def test_overwrite_replaces_only_what_edge_time_wrote(tiny_bert, tmp_path, kind)
         export_model(tiny_bert, "onnx", target, overwrite=True)
     assert [sha256_file(p) for p in kept] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging folder left behind"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_unfinished_bundle_is_refused_then_cleaned_by_the_next_export(onnx_bundle, tiny_bert, tmp_path):
+    """What a SIGKILL mid-export leaves (a staging folder with a complete-looking manifest) is refused by
+    every reader, and the next export to that --out removes it."""
+    import os
+
+    from edge_time.bundle import INCOMPLETE_NAME
+
+    stale = copy_bundle(onnx_bundle, tmp_path / ".bundle.abc123.tmp")
+    (stale / INCOMPLETE_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": os.uname().nodename}))
+    with pytest.raises(BundleError, match="unfinished bundle"):
+        read_manifest(stale)
+    with pytest.raises(BundleError, match="unfinished bundle"):
+        load_bundle(stale)
+    unmarked = tmp_path / f".bundle.{_dead_pid()}.x1.tmp"  # killed between mkdtemp and the marker
+    unmarked.mkdir()
+    live = copy_bundle(onnx_bundle, tmp_path / ".bundle.live01.tmp")  # a concurrent export still running
+    (live / INCOMPLETE_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+
+    result = export_model(tiny_bert, "onnx", tmp_path / "bundle")
+    assert not stale.exists() and not unmarked.exists() and live.exists()
+    assert not (result.bundle_dir / INCOMPLETE_NAME).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.live01.tmp", "bundle"]
+    read_manifest(result.bundle_dir)
+
+
+def test_graph_swapped_after_load_is_refused_at_open(onnx_bundle, tmp_path):
+    """The runtime gets the bytes that were hashed: a graph replaced between load and first call is caught."""
+    bundle_dir = copy_bundle(onnx_bundle, tmp_path / "bundle")
+    model = load_bundle(bundle_dir)
+    graph = bundle_dir / "model.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    with pytest.raises(BundleError, match="changed since the bundle was loaded"):
+        model(["a man is playing guitar"])
+
+
+def test_manifest_types_are_checked_against_the_schema(onnx_bundle, tmp_path):
+    bundle_dir = copy_bundle(onnx_bundle, tmp_path / "bundle")
+    path = bundle_dir / "manifest.json"
+    data = json.loads(path.read_text())
+    data["axes"]["seq"] = "2..128"
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="manifest field axes/seq"):
+        read_manifest(bundle_dir)
+
+
+def test_the_stdlib_schema_checker_agrees_with_jsonschema(onnx_bundle):
+    """bundle.py checks manifest.schema.json without jsonschema (boards have only the stdlib); on a
+    valid manifest and on each malformed variant it must judge exactly as jsonschema does."""
+    import copy
+    from pathlib import Path
+
+    import jsonschema
+
+    import edge_time.bundle as bundle_module
+    from edge_time.bundle import _schema_error
+
+    schema = json.loads((Path(bundle_module.__file__).parent / "manifest.schema.json").read_text())
+    good = json.loads((onnx_bundle / "manifest.json").read_text())
+    edits = [
+        lambda d: d.update(graphs={"file": "x"}), lambda d: d["inputs"][0].update(shape=7),
+        lambda d: d.update(max_length="big"), lambda d: d.update(axes=["batch"]),
+        lambda d: d["axes"].update(seq=[2]), lambda d: d["axes"].update(seq=[2, True]),
+        lambda d: d["tokenizer"].update(kind="sentencepiece"), lambda d: d["files"].update({"a": "nothex"}),
+        lambda d: d.pop("target"), lambda d: d.update(surprise=1), lambda d: d.update(graphs=[]),
+        lambda d: d["graphs"][0].update(seq_len=0), lambda d: d["tokenizer"].update(pad_id=-1),
+        lambda d: d["labels"].update(tags=[1, 2]), lambda d: d["outputs"][0].update(name=""),
+        lambda d: d.update(max_length=2.5), lambda d: None,
+    ]
+    validator = jsonschema.Draft202012Validator(schema)
+    for edit in edits:
+        variant = copy.deepcopy(good)
+        edit(variant)
+        assert (_schema_error(variant, schema, schema, []) is None) == validator.is_valid(variant), variant
+    for bad in ("a string", [1, 2], 3, None):
+        assert _schema_error(bad, schema, schema, []) is not None and not validator.is_valid(bad)

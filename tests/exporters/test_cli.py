@@ -59,4 +59,4 @@ def test_model_without_safetensors_is_refused(tiny_bert, tmp_path):
     shutil.copytree(tiny_bert, model)
     (model / "model.safetensors").rename(model / "pytorch_model.bin")
     done = run_cli("export", "--model", str(model), "--target", "onnx", "--out", str(tmp_path / "b"))
-    assert done.returncode == 2 and "never unpickles" in error_lines(done.stderr)[0]
+    assert done.returncode == 2 and "edge-time never loads" in error_lines(done.stderr)[0]

@@ -96,6 +96,16 @@ def test_bad_sequence_length_is_an_error_entry_not_a_crash(tiny_bundle, tmp_path
     assert "max_length" in run["error"]
 
 
+def test_cli_exits_non_zero_with_one_line_per_failed_bundle(tiny_bundle, tmp_path):
+    """Exit 0 only when every bundle was measured; each failure is printed as one error line."""
+    result = CliRunner().invoke(profile_cli, [str(tiny_bundle), str(tiny_bundle), "--device", "local", "--runs", "2",
+                                              "--seq-len", "4096", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all(str(tiny_bundle) in e and "max_length" in e for e in errors), result.stderr
+    assert load_report(tmp_path / "out" / "report.json")["status"] == "partial"
+
+
 def test_invalid_options_fail_before_running(tiny_bundle, tmp_path):
     for bad in (RunConfig(runs=0), RunConfig(duration_s=-1), RunConfig(pin_cores="0;rm"), RunConfig(batch=0)):
         with pytest.raises(ProfileError):

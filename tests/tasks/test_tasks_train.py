@@ -84,7 +84,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_task_model(tiny_encoder, task_
 def test_training_file_needs_annotation(tiny_encoder, tmp_path, task_data):
     bad = tmp_path / "bad.conllu"
     bad.write_text("1\tcats\tcat\tNOUN\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
-    with pytest.raises(EdgeTimeError, match=rf"{bad}:1: training words need UPOS, HEAD and DEPREL"):
+    with pytest.raises(EdgeTimeError, match=rf"{bad}:1: labelled words need UPOS, HEAD and DEPREL"):
         finetune(FinetuneConfig(task="ud", model=tiny_encoder, train=bad, dev=task_data["ud"][1],
                                 out=tmp_path / "m", progress=False))
 

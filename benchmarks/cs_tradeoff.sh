@@ -13,7 +13,9 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
-# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), TEACHER_STEPS (1500),
+# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), DISTILL_FROM (teacher: the
+# pretrained encoder; ud_teacher: the fine-tuned UD teacher's encoder, which the students are then
+# cut from and relation-distilled against), TEACHER_STEPS (1500),
 # DISTILL_STEPS (200), KD_STEPS (1000), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
@@ -37,6 +39,7 @@ teacher_steps=${TEACHER_STEPS:-1500}
 distill_steps=${DISTILL_STEPS:-200}
 kd_steps=${KD_STEPS:-1000}
 finetune_steps=${FINETUNE_STEPS:-500}
+distill_from=${DISTILL_FROM:-teacher}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
 corpus=$shared/data/corpora/cs.txt
@@ -74,8 +77,8 @@ for init in $inits; do
 from transformers import AutoConfig
 from edge_time.distill.selection import teacher_init_problem
 from edge_time.distill.student import resolve_size
-config = AutoConfig.from_pretrained("teacher")
-print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_layers) or "")' "$size")
+config = AutoConfig.from_pretrained(sys.argv[2])
+print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_layers) or "")' "$size" "$distill_from")
       if [ -n "$problem" ]; then
         log "skip: no teacher-initialised $size student ($problem)"
         continue
@@ -84,8 +87,8 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
     student="${size}_$init"
     students+=("$student")
     if [ ! -f "student_$student/config.json" ]; then
-      log "distill: $size student, --init $init, $distill_steps steps on cs.txt"
-      timed "distill_$student" "$edge_time" distill --teacher teacher --corpus "$corpus" --size "$size" \
+      log "distill: $size student from $distill_from, --init $init, $distill_steps steps on cs.txt"
+      timed "distill_$student" "$edge_time" distill --teacher "$distill_from" --corpus "$corpus" --size "$size" \
         --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
         --out "student_$student" --overwrite --quiet
     fi

@@ -45,6 +45,9 @@ from edge_time.compute import PRECISIONS
               help="Raw UTF-8 text for task distillation, one document per line (repeatable).")
 @click.option("--distill-steps", type=NON_NEGATIVE, default=300, show_default=True,
               help="Task-distillation steps (batches of --batch-size sentences) before gold fine-tuning.")
+@click.option("--head-init", type=click.Choice(["auto", "teacher", "random"]), default="auto", show_default=True,
+              help="Start the head from --teacher-model's head, cut to the kept layers and units of a student that "
+              "`edge-time distill --init teacher` cut from that teacher (auto: whenever it fits), or at random.")
 @click.option("--lemma-lexicon/--no-lemma-lexicon", default=True, show_default=True,
               help="UD: store every training form's seen lemma rules; decoding picks a known form's lemma among "
               "them (the classifier alone handles unseen forms).")
@@ -52,7 +55,7 @@ from edge_time.compute import PRECISIONS
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_size, lr, head_lr, label_smoothing,
              patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, layer_decay, precision,
-             teacher_model, unlabeled, distill_steps, lemma_lexicon, overwrite, quiet) -> None:
+             teacher_model, unlabeled, distill_steps, head_init, lemma_lexicon, overwrite, quiet) -> None:
     """Fine-tune an encoder for a pipeline task; keep the best dev checkpoint in --out.
 
     \b
@@ -77,7 +80,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
                                 max_train_examples=max_train_examples, seed=seed, freeze_embeddings=freeze_embeddings,
                                 layer_decay=layer_decay, precision=precision,
                                 teacher_model=Path(teacher_model) if teacher_model else None,
-                                unlabeled=[Path(u) for u in unlabeled], distill_steps=distill_steps,
+                                unlabeled=[Path(u) for u in unlabeled], distill_steps=distill_steps, head_init=head_init,
                                 lemma_lexicon=lemma_lexicon, overwrite=overwrite,
                                 progress=not quiet))
     click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,

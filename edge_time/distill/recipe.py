@@ -42,8 +42,8 @@ from edge_time.distill.student import build_student, freeze_unused_top, resolve_
 from edge_time.distill.teachers import ProjectionCapture, load_teacher, qkv_modules
 from edge_time.distill.vocab import identity_vocab, model_kind, tokenizer_from_json, trim_tokenizer
 from edge_time.errors import EdgeTimeError
+from edge_time.modeling.spec import DISTILL_CONFIG_NAME as CONFIG_NAME
 
-CONFIG_NAME = "distill_config.json"
 # Fields that may change between a run and its --resume.
 RESUMABLE_CHANGES = {"max_steps", "save_every", "log_every", "resume", "overwrite", "progress"}
 

@@ -23,6 +23,7 @@ from edge_time.modeling.encoder import EdgeEncoder, supports
 from edge_time.runtime.tokenize import Encoded, TextEncoder, describe_tokenizer
 
 TASK_CONFIG_NAME = "edge_time_task.json"
+DISTILL_CONFIG_NAME = "distill_config.json"  # a distillation run's record; its `selection` says what a student kept
 DEFAULT_AXES = {"batch": [1, 64], "seq": [2, 512]}
 
 

@@ -31,6 +31,7 @@ from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, resolve_m
 from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_model, text_encoder_for, torch_predictor
 from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
+from edge_time.tasks.head_init import init_head_from_teacher
 from edge_time.tasks.task_distill import distill_task, read_unlabeled
 from edge_time.tasks.heads import HFStack, build_head, task_model
 
@@ -69,6 +70,7 @@ class FinetuneConfig:
     distill_steps: int = 300  # task-distillation steps before gold fine-tuning
     max_unlabeled: int = 50_000  # sentences sampled from --unlabeled
     distill_temperature: float = 1.0
+    head_init: str = "auto"  # teacher | random | auto (the --teacher-model's head, cut, when the student was cut from it)
     lemma_lexicon: bool = True  # UD: a training form's lemma is chosen among the rules seen with it
     overwrite: bool = False
     progress: bool = True
@@ -152,6 +154,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                                         getattr(hf_model.config, "max_position_embeddings", None))
     num_states = hf_model.config.num_hidden_layers + 1
     head = build_head(task.name, hf_model.config.hidden_size, num_states, labels, config.head)
+    log = print if config.progress else (lambda message: None)
+    head_init = init_head_from_teacher(config.head_init, head, teacher, model_dir, hf_model.config.hidden_size, log)
     module = task_model(task.name, HFStack(hf_model), head)
     freeze = config.freeze_embeddings
     if freeze is None:
@@ -160,7 +164,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                     max_length=text_encoder.max_length,
                     training={"base_model": str(config.model), "train": str(config.train), "dev": str(config.dev),
                               "seed": config.seed, "freeze_embeddings": freeze, "layer_decay": config.layer_decay,
-                              "precision": precision,
+                              "precision": precision, "head_init": head_init,
                               "teacher_model": str(config.teacher_model) if config.teacher_model else None})
     predictor = torch_predictor(module, spec, text_encoder, batch_size=max(config.batch_size, 32))
 

@@ -58,6 +58,8 @@ def profile() -> None:
 @click.option("--power", default="auto", show_default=True,
               help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
 @click.option("--sample-period", type=POSITIVE_FLOAT, default=0.05, show_default=True, help="Seconds between power samples.")
+@click.option("--settle", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
+              help="Seconds to wait after a run before sampling the idle baseline (the device winds down).")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
 @click.option("--timeout", type=POSITIVE_FLOAT, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
@@ -67,14 +69,14 @@ def profile() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
-        sample_period, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
+        sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
     """Profile BUNDLES on --device and write a report into --out."""
     from edge_time.profiler import RunConfig, open_target
     from edge_time.profiler import profile as run_profile
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
                        cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
-                       sample_period_s=sample_period, timeout_s=timeout, battery_unplug=battery_unplug)
+                       sample_period_s=sample_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug)
     config.validate()
     target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,
                          accept_new_host=ssh_accept_new)

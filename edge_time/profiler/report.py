@@ -20,7 +20,8 @@ from edge_time.profiler.target import ProfileError, load_schema
 CSV_FIELDS = ["bundle", "device", "target", "quantization", "status", "threads", "batch", "seq_len", "runs",
               "load_ms", "first_inference_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
               "max_ms", "sequences_per_s", "tokens_per_s", "peak_memory_kb", "energy_source",
-              "joules_per_inference", "millijoules_per_token", "idle_mean_w", "run_mean_w", "error"]
+              "joules_per_inference", "joules_per_inference_uncertainty", "millijoules_per_token", "idle_mean_w",
+              "run_mean_w", "baseline_stationary", "error"]
 
 
 def validate_report(report: dict, where: str = "report") -> dict:
@@ -67,8 +68,10 @@ def row(run: dict, device: str) -> dict:
     for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
         out[key] = lat.get(key)
     out.update({k: thr.get(k) for k in ("sequences_per_s", "tokens_per_s")})
-    for key in ("joules_per_inference", "millijoules_per_token", "idle_mean_w", "run_mean_w"):
+    for key in ("joules_per_inference", "joules_per_inference_uncertainty", "millijoules_per_token", "idle_mean_w",
+                "run_mean_w"):
         out[key] = energy.get(key)
+    out["baseline_stationary"] = (energy.get("baseline") or {}).get("stationary")
     return out
 
 
@@ -240,12 +243,17 @@ def render_html(reports: list[dict]) -> str:
     for label, run in runs:
         e = run.get("energy", {})
         if e.get("available"):
+            mj = f"{1000 * e['joules_per_inference']:.3g}"
+            if e.get("joules_per_inference_uncertainty") is not None:
+                mj += f" ± {1000 * e['joules_per_inference_uncertainty']:.2g}"
+            steady = (e.get("baseline") or {}).get("stationary")
             energy_rows.append([label, e["source"], e["idle_mean_w"], e["run_mean_w"], e["window_s"],
-                                e["samples_in_window"], 1000 * e["joules_per_inference"], e["millijoules_per_token"], ""])
+                                e["samples_in_window"], mj, e["millijoules_per_token"],
+                                {True: "steady", False: "DRIFTING", None: "–"}[steady], ""])
         else:
-            energy_rows.append([label, e.get("source"), None, None, None, None, None, None, e.get("reason", "")])
-    parts.append(_table(["bundle", "source", "idle W", "run W", "loop s", "samples", "mJ / inference", "mJ / token",
-                         "why unavailable"], energy_rows))
+            energy_rows.append([label, e.get("source"), None, None, None, None, None, None, None, e.get("reason", "")])
+    parts.append(_table(["bundle", "source", "idle W", "run W", "loop s", "samples", "mJ / inference (± 1σ)",
+                         "mJ / token", "baseline", "why unavailable"], energy_rows))
     for label, run in runs:
         app = run.get("app_energy")
         if app:

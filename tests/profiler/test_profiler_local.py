@@ -45,7 +45,8 @@ def test_duration_mode_and_local_battery_sampler(tiny_bundle, tmp_path):
     (supply / "current_now").write_text("-250000\n")
     (supply / "voltage_now").write_text("4000000\n")
     (supply / "status").write_text("Discharging\n")
-    config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"battery:{supply}", baseline_min_s=0.5)
+    config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"battery:{supply}", baseline_min_s=0.5,
+                       settle_s=0.2)
     report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
     run = report["runs"][0]
     assert run["config"]["duration_s"] == 0.6 and run["latency"]["count"] > 10
@@ -79,7 +80,7 @@ def test_rapl_style_counter_is_sampled_and_differentiated(tiny_bundle, tmp_path)
     thread.start()
     try:
         config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"rapl:{rapl}", baseline_min_s=0.5,
-                           sample_period_s=0.05)
+                           sample_period_s=0.05, settle_s=0.2)
         report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
     finally:
         stop.set()

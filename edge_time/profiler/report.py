@@ -18,8 +18,8 @@ from edge_time.atomic import write_text_atomic
 from edge_time.profiler.target import ProfileError, load_schema
 
 CSV_FIELDS = ["bundle", "device", "target", "quantization", "status", "threads", "batch", "seq_len", "runs",
-              "load_ms", "first_inference_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-              "max_ms", "sequences_per_s", "tokens_per_s", "peak_memory_kb", "energy_source",
+              "import_ms", "load_ms", "first_inference_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+              "max_ms", "sequences_per_s", "tokens_per_s", "peak_memory_kb", "model_memory_kb", "energy_source",
               "joules_per_inference", "joules_per_inference_uncertainty", "millijoules_per_token", "idle_mean_w",
               "run_mean_w", "baseline_stationary", "error"]
 
@@ -62,8 +62,10 @@ def row(run: dict, device: str) -> dict:
     out = {"bundle": run["bundle"]["name"], "device": device, "target": run["bundle"]["target"],
            "quantization": run["bundle"]["quantization"], "status": run["status"],
            "threads": cfg.get("threads"), "batch": cfg.get("batch"), "seq_len": cfg.get("seq_len"),
-           "runs": lat.get("count"), "load_ms": run.get("load_ms"), "first_inference_ms": run.get("first_inference_ms"),
-           "peak_memory_kb": run.get("memory", {}).get("peak_kb"), "energy_source": energy.get("source"),
+           "runs": lat.get("count"), "import_ms": run.get("import_ms"), "load_ms": run.get("load_ms"),
+           "first_inference_ms": run.get("first_inference_ms"),
+           "peak_memory_kb": run.get("memory", {}).get("peak_kb"),
+           "model_memory_kb": run.get("memory", {}).get("model_kb"), "energy_source": energy.get("source"),
            "error": run.get("error")}
     for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
         out[key] = lat.get(key)
@@ -229,10 +231,10 @@ def render_html(reports: list[dict]) -> str:
             parts.append(f"<p class='err'><b>{html.escape(label)}</b>: {html.escape(run['error'])}</p>")
     parts.append("<h2>Latency and throughput</h2>")
     parts.append(_table(
-        ["bundle", "target", "quant", "seq", "batch", "runs", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
+        ["bundle", "target", "quant", "seq", "batch", "runs", "import ms", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
          "mean ms", "std ms", "min ms", "max ms", "seq/s", "tokens/s", "peak MB", "model MB"],
         [[label, run["bundle"]["target"], run["bundle"]["quantization"], run.get("config", {}).get("seq_len"),
-          run.get("config", {}).get("batch"), run.get("latency", {}).get("count"), run.get("load_ms"),
+          run.get("config", {}).get("batch"), run.get("latency", {}).get("count"), run.get("import_ms"), run.get("load_ms"),
           run.get("first_inference_ms")]
          + [run.get("latency", {}).get(k) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")]
          + [run.get("throughput", {}).get("sequences_per_s"), run.get("throughput", {}).get("tokens_per_s"),

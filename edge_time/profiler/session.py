@@ -202,6 +202,7 @@ def _figures(result: dict) -> dict:
     return {
         "status": result["status"], "error": result.get("error"),
         "config": cfg, "load_ms": result["load_ms"], "first_inference_ms": result["first_inference_ms"],
+        "import_ms": result.get("import_ms"), "runtime": result.get("runtime"),
         "latency": latency_summary(lat), "throughput": throughput(lat, cfg["batch"], cfg["seq_len"]),
         "memory": {"peak_kb": peak, "rss_before_load_kb": before,
                    "model_kb": peak - before if peak is not None and before is not None else None},

@@ -154,3 +154,27 @@ def test_peak_memory_is_the_runners_own_not_the_parents(tiny_bundle, tmp_path):
     del ballast
     memory = report["runs"][0]["memory"]
     assert 0 < memory["rss_before_load_kb"] < memory["peak_kb"] < 1024 * 1024, memory
+
+
+def test_runtime_import_is_outside_load_and_memory_is_the_models(target_bundles, tmp_path):
+    """The runner imports each bundle's runtime before the load timer (reported as import_ms) and
+    takes the memory baseline after it, with VmHWM reset there: the ExecuTorch bundle's model
+    memory is the tiny model's, not the ~300 MB of importing torch."""
+    from importlib.metadata import version
+
+    bundles = [target_bundles[t] for t in ("onnx", "tflite", "executorch")]
+    report = profile(bundles, LocalTarget(), RunConfig(runs=5, warmup=1, seq_len=16, power="none"), tmp_path / "out")
+    expected = {"onnx": ("onnxruntime", version("onnxruntime")), "tflite": ("ai-edge-litert", version("ai-edge-litert")),
+                "executorch": ("executorch", version("executorch"))}
+    for run in report["runs"]:
+        assert run["status"] == "ok", run["error"]
+        result = run["device_result"]
+        assert (result["runtime"]["name"], result["runtime"]["version"]) == expected[run["bundle"]["target"]]
+        assert result["import_ms"] > 0 and run["import_ms"] == result["import_ms"] and run["load_ms"] > 0
+        assert result["peak_reset"] is True
+        memory = run["memory"]
+        assert memory["model_kb"] == memory["peak_kb"] - memory["rss_before_load_kb"] > 0
+    executorch = report["runs"][2]["memory"]
+    assert executorch["rss_before_load_kb"] > 200 * 1024 > 100 * 1024 > executorch["model_kb"], executorch
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    assert all(float(r["import_ms"]) > 0 and int(r["model_memory_kb"]) > 0 for r in rows)

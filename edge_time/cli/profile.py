@@ -123,22 +123,33 @@ def compare_command(reports, out_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edge_time.profiler.report import COMPARE_COLUMNS, compare, load_report, render_html
+    from edge_time.profiler.report import COMPARE_COLUMNS, compare, display_value, load_report, render_html
 
     rows, ratios = compare(list(reports))
-    table = Table(title=f"compared to {rows[0]['bundle']} @ {rows[0]['device']}")
-    table.add_column("bundle @ device", overflow="fold")
-    for _, title in COMPARE_COLUMNS:
-        table.add_column(title, justify="right")
-    for r, ratio in zip(rows, ratios):
+    # fits 100 columns: each figure cell holds the value and, below it, its ratio to the first run
+    from rich import box
+    from rich.markup import escape
+
+    table = Table(title=escape(f"compared to #1: {rows[0]['bundle']} @ {rows[0]['device']} [{rows[0]['config']}]"),
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("bundle", overflow="fold", max_width=20)
+    table.add_column("device", overflow="fold", max_width=14)
+    table.add_column("config", no_wrap=True, min_width=9)
+    for key, title in COMPARE_COLUMNS:
+        if key != "mean_ms":
+            table.add_column(title, justify="right", no_wrap=True)
+    for index, (r, ratio) in enumerate(zip(rows, ratios), 1):
         cells = []
         for key, _ in COMPARE_COLUMNS:
-            cell = _num(r[key])
-            if ratio[key] is not None and r is not rows[0]:
-                cell += f" (x{ratio[key]:.2f})"
+            if key == "mean_ms":
+                continue
+            cell = _num(display_value(key, r[key]))
+            if ratio[key] is not None and index > 1:
+                cell += f"\nx{ratio[key]:.2f}"
             cells.append(cell)
-        table.add_row(f"{r['bundle']} @ {r['device']}", *cells)
-    Console().print(table)
+        table.add_row(str(index), escape(r["bundle"]), escape(r["device"]), r["config"], *cells, end_section=True)
+    Console(width=100).print(table)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "compare.html").write_text(render_html([load_report(p) for p in reports]), encoding="utf-8")

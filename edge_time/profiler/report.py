@@ -120,14 +120,29 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def config_label(run: dict) -> str:
+    """threads, batch, seq_len of a run, short: ``t4 b1 s128`` (t0 = the runtime's default)."""
+    cfg = run.get("config") or {}
+    return f"t{cfg.get('threads', '?')} b{cfg.get('batch', '?')} s{cfg.get('seq_len', '?')}"
+
+
 def _labelled_runs(reports: list[dict]) -> list[tuple[str, dict]]:
+    """(label, run) of every run: the bundle, the device when there are several, the config when
+    two runs would otherwise read the same (same bundle, different --threads), then #N."""
     many_devices = len({r["device"]["id"] for r in reports}) > 1
     runs = []
     for report in reports:
         for run in report["runs"]:
             label = run["bundle"]["name"] + (f" @ {report['device']['id']}" if many_devices else "")
             runs.append((label, run))
-    return runs
+    names = [label for label, _ in runs]
+    runs = [(f"{label} [{config_label(run)}]" if names.count(label) > 1 else label, run) for label, run in runs]
+    seen: dict[str, int] = {}
+    unique = []
+    for label, run in runs:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((label if seen[label] == 1 else f"{label} #{seen[label]}", run))
+    return unique
 
 
 def figures(reports: list[dict]) -> list[tuple[str, str]]:
@@ -263,6 +278,16 @@ def render_html(reports: list[dict]) -> str:
     parts.append("<h2>Thermal and CPU frequency</h2>")
     parts.append(_table(["bundle", "max °C before", "max °C after", "mean MHz before", "mean MHz after", "throttled"],
                         [[label, *_thermal(run)] for label, run in runs]))
+    if len(runs) > 1:
+        base = row(runs[0][1], "")
+        parts.append(f"<h2>Compared to the first run ({html.escape(runs[0][0])})</h2>"
+                     "<p>× ratio to the first run: latency ×0.50 = twice as fast, throughput ×2.0 = twice the "
+                     "sequences per second.</p>")
+        ratio_rows = []
+        for label, run in runs:
+            r = row(run, "")
+            ratio_rows.append([label, config_label(run)] + [_ratio_cell(k, r.get(k), base.get(k)) for k, _ in COMPARE_COLUMNS])
+        parts.append(_table(["run", "config"] + [title for _, title in COMPARE_COLUMNS], ratio_rows))
     for title, png in figures(reports):
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{png}'>")
     parts.append("<p style='font-size:12px;color:#666'>Latency: wall time of one <code>run()</code> of batch × seq_len "
@@ -270,6 +295,14 @@ def render_html(reports: list[dict]) -> str:
                  "baseline's mean power over the same length, divided by the inferences (sequences). "
                  "See docs/profiling.md.</p></body></html>")
     return "\n".join(parts)
+
+
+def _ratio_cell(key: str, value, base) -> str | None:
+    if value is None:
+        return None
+    shown = display_value(key, value)
+    text = f"{shown:.3g}" if abs(shown) < 1000 else f"{shown:,.0f}"
+    return f"{text} (×{value / base:.2f})" if base else text
 
 
 def _mb(kb):
@@ -292,8 +325,13 @@ def _thermal(run: dict) -> list:
 # --- compare ----------------------------------------------------------------------------------
 
 COMPARE_COLUMNS = [("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("mean_ms", "mean ms"),
-                   ("sequences_per_s", "seq/s"), ("tokens_per_s", "tok/s"), ("peak_memory_kb", "peak KB"),
-                   ("joules_per_inference", "J/inf")]
+                   ("sequences_per_s", "seq/s"), ("peak_memory_kb", "peak MB"), ("joules_per_inference", "mJ/inf")]
+_DISPLAY_SCALE = {"peak_memory_kb": 1 / 1024, "joules_per_inference": 1000.0}
+
+
+def display_value(key: str, value):
+    """A compare figure in the unit its column title names (peak MB, mJ/inf)."""
+    return None if value is None else value * _DISPLAY_SCALE.get(key, 1.0)
 
 
 def compare(paths: list[str | os.PathLike]) -> tuple[list[dict], list[dict]]:
@@ -302,7 +340,10 @@ def compare(paths: list[str | os.PathLike]) -> tuple[list[dict], list[dict]]:
     if len(paths) < 1:
         raise ProfileError("give at least one report.json to compare")
     reports = [load_report(p) for p in paths]
-    rows = [row(run, report["device"]["id"]) for report in reports for run in report["runs"]]
+    rows = []
+    for report in reports:
+        for run in report["runs"]:
+            rows.append(row(run, report["device"]["id"]) | {"config": config_label(run)})
     if not rows:
         raise ProfileError("the reports hold no runs to compare")
     base = rows[0]

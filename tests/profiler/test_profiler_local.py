@@ -133,7 +133,7 @@ def test_compare_prints_ratios(tiny_bundle, tmp_path):
     result = CliRunner().invoke(profile_cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json"),
                                               "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
-    assert "(x" in result.output and (tmp_path / "cmp" / "compare.html").stat().st_size > 1000
+    assert "x" in result.output and (tmp_path / "cmp" / "compare.html").stat().st_size > 1000
     (tmp_path / "junk.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(ProfileError, match="not an edge-time profile report"):
         compare([tmp_path / "junk.json"])
@@ -178,3 +178,23 @@ def test_runtime_import_is_outside_load_and_memory_is_the_models(target_bundles,
     assert executorch["rss_before_load_kb"] > 200 * 1024 > 100 * 1024 > executorch["model_kb"], executorch
     rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
     assert all(float(r["import_ms"]) > 0 and int(r["model_memory_kb"]) > 0 for r in rows)
+
+
+def test_compare_tells_runs_apart_by_config_fits_100_columns_and_puts_ratios_in_the_html(tiny_bundle, tmp_path):
+    """Two runs of the same bundle that differ only in --threads get a config column (CLI) and
+    distinct labels (HTML); the CLI table fits 100 columns; the HTML has a ratio table."""
+    for name, threads in (("one", 1), ("two", 2)):
+        profile([tiny_bundle], LocalTarget(), RunConfig(runs=10, seq_len=8, threads=threads, power="none"),
+                tmp_path / name)
+    rows, ratios = compare([tmp_path / "one", tmp_path / "two"])
+    assert [r["config"] for r in rows] == ["t1 b1 s8", "t2 b1 s8"]
+    result = CliRunner().invoke(profile_cli, ["compare", str(tmp_path / "one"), str(tmp_path / "two"),
+                                              "--out", str(tmp_path / "cmp")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 100, "\n".join(lines)
+    assert any("t1 b1 s8" in line for line in lines) and any("t2 b1 s8" in line for line in lines)
+    assert f"x{ratios[1]['p50_ms']:.2f}" in result.output
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert f"{tiny_bundle.name} [t1 b1 s8]" in page and f"{tiny_bundle.name} [t2 b1 s8]" in page
+    assert "Compared to the first run" in page and f"(×{ratios[1]['p50_ms']:.2f})" in page

@@ -40,5 +40,6 @@ dependencies {
     implementation(project(":core"))
     implementation("org.pytorch:executorch-android:${property("executorchVersion")}")
     implementation("com.google.ai.edge.litert:litert:${property("litertVersion")}")
+    implementation("com.microsoft.onnxruntime:onnxruntime-android:${property("onnxruntimeVersion")}")
     // fbjni and soloader, which the ExecuTorch AAR loads, come in through its Maven POM
 }

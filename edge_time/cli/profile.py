@@ -58,6 +58,8 @@ def profile() -> None:
 @click.option("--power", default="auto", show_default=True,
               help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
 @click.option("--sample-period", type=POSITIVE_FLOAT, default=0.05, show_default=True, help="Seconds between power samples.")
+@click.option("--settle", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
+              help="Seconds to wait after a run before sampling the idle baseline (the device winds down).")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
 @click.option("--timeout", type=POSITIVE_FLOAT, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
@@ -67,14 +69,14 @@ def profile() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
-        sample_period, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
+        sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
     """Profile BUNDLES on --device and write a report into --out."""
     from edge_time.profiler import RunConfig, open_target
     from edge_time.profiler import profile as run_profile
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
                        cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
-                       sample_period_s=sample_period, timeout_s=timeout, battery_unplug=battery_unplug)
+                       sample_period_s=sample_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug)
     config.validate()
     target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,
                          accept_new_host=ssh_accept_new)
@@ -121,22 +123,33 @@ def compare_command(reports, out_dir) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edge_time.profiler.report import COMPARE_COLUMNS, compare, load_report, render_html
+    from edge_time.profiler.report import COMPARE_COLUMNS, compare, display_value, load_report, render_html
 
     rows, ratios = compare(list(reports))
-    table = Table(title=f"compared to {rows[0]['bundle']} @ {rows[0]['device']}")
-    table.add_column("bundle @ device", overflow="fold")
-    for _, title in COMPARE_COLUMNS:
-        table.add_column(title, justify="right")
-    for r, ratio in zip(rows, ratios):
+    # fits 100 columns: each figure cell holds the value and, below it, its ratio to the first run
+    from rich import box
+    from rich.markup import escape
+
+    table = Table(title=escape(f"compared to #1: {rows[0]['bundle']} @ {rows[0]['device']} [{rows[0]['config']}]"),
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("bundle", overflow="fold", max_width=20)
+    table.add_column("device", overflow="fold", max_width=14)
+    table.add_column("config", no_wrap=True, min_width=9)
+    for key, title in COMPARE_COLUMNS:
+        if key != "mean_ms":
+            table.add_column(title, justify="right", no_wrap=True)
+    for index, (r, ratio) in enumerate(zip(rows, ratios), 1):
         cells = []
         for key, _ in COMPARE_COLUMNS:
-            cell = _num(r[key])
-            if ratio[key] is not None and r is not rows[0]:
-                cell += f" (x{ratio[key]:.2f})"
+            if key == "mean_ms":
+                continue
+            cell = _num(display_value(key, r[key]))
+            if ratio[key] is not None and index > 1:
+                cell += f"\nx{ratio[key]:.2f}"
             cells.append(cell)
-        table.add_row(f"{r['bundle']} @ {r['device']}", *cells)
-    Console().print(table)
+        table.add_row(str(index), escape(r["bundle"]), escape(r["device"]), r["config"], *cells, end_section=True)
+    Console(width=100).print(table)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "compare.html").write_text(render_html([load_report(p) for p in reports]), encoding="utf-8")

@@ -34,6 +34,7 @@ DEVICE_ROOT = "/data/local/tmp/edge_time"
 # no permission and adb's shell user can read it, so results are asked for there.
 RESULTS_DIR = f"/sdcard/Android/data/{PACKAGE}/files/results"
 SYNC_CHUNK = 64 * 1024
+HOLD_MARGIN_S = 60.0
 _GONE = (adbutils.AdbError, adbutils.AdbTimeout, OSError, EOFError)
 
 
@@ -239,6 +240,9 @@ class AdbTarget(Target):
                     "--ei", "seq_len", str(config.seq_len), "--es", "out", result]
             if config.duration_s:
                 args += ["--ef", "duration_s", f"{config.duration_s:g}"]
+            # the app keeps the screen after writing its result, so that the idle baseline sees the
+            # same screen as the run; end_app stops it, hold_s bounds it if the profiler dies
+            args += ["--ef", "hold_s", f"{config.settle_s + config.baseline_max_s + HOLD_MARGIN_S:g}"]
             started = self.shell(" ".join(_q(a) for a in args), 60)
         except _GONE as exc:
             raise self._lost(exc, f"preparing {name}") from exc
@@ -273,6 +277,9 @@ class AdbTarget(Target):
                 raise ProfileError(f"{name}: the app exited without writing {result}; see `adb logcat` for the crash")
             time.sleep(0.3)
         raise ProfileError(f"{name}: no result after --timeout {timeout_s:g} s; is the screen on and the app in front?")
+
+    def end_app(self) -> None:
+        self.shell(f"am force-stop {PACKAGE}", 30)
 
     def close(self) -> None:
         if self._unplugged:

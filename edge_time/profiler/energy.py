@@ -3,7 +3,8 @@
 Every power source ends as a :class:`PowerTrace` (device-clock seconds, watts). The run's energy
 is integrated (trapezoid) over the timed loop only; the idle baseline's mean power times the same
 duration is subtracted, so what remains is what the inferences cost on top of a device that is
-on, awake and showing the app.
+on, awake and showing the app. The baseline is checked for drift (a device still busy after the
+run) and the figure carries its standard uncertainty.
 """
 
 from __future__ import annotations
@@ -115,13 +116,74 @@ def integrate(trace: PowerTrace, start_s: float, end_s: float) -> float:
     return float(np.trapezoid(w, t))
 
 
+def effective_samples(values) -> float:
+    """Effective number of independent samples of an autocorrelated series (AR(1) approximation,
+    n·(1−r1)/(1+r1), clamped to [1, n]). Fuel gauges repeat a reading for several samples, so the
+    plain n would overstate how much the mean is known."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n < 3:
+        return float(max(n, 1))
+    d = v - v.mean()
+    denom = float(np.dot(d, d))
+    if denom <= 0:
+        return float(n)
+    r1 = float(np.dot(d[:-1], d[1:]) / denom)
+    r1 = min(max(r1, 0.0), 0.99)
+    return float(min(max(n * (1 - r1) / (1 + r1), 1.0), n))
+
+
+def mean_uncertainty(values) -> float:
+    """Standard uncertainty of the mean of ``values`` (sample std / sqrt(effective samples))."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return 0.0
+    return float(np.std(v, ddof=1) / np.sqrt(effective_samples(v)))
+
+
+# a drift between the baseline's halves below this share of the idle power is not worth a warning
+STATIONARY_FLOOR = 0.02
+
+
+def _step_noise(watts: np.ndarray) -> tuple[float, int]:
+    """(noise sigma, number of distinct readings) from the changes between consecutive samples:
+    the median absolute change ignores a few large steps (the very drift being looked for), and a
+    gauge that repeats its reading counts once per new reading. Fewer than 5 changes: a quantised,
+    steady supply (sigma 0)."""
+    changes = np.diff(watts)
+    changes = changes[changes != 0]
+    sigma = 1.4826 * float(np.median(np.abs(changes))) / np.sqrt(2) if changes.size >= 5 else 0.0
+    return sigma, int(changes.size) + 1
+
+
+def baseline_stationarity(idle: PowerTrace) -> dict:
+    """Is the idle baseline flat? Compares the mean power of its first and second halves (by time):
+    a device still busy after the run (or a screen that changed) shows as a drift larger than
+    3 standard uncertainties of that difference and than 2 % of the idle power."""
+    if len(idle) < 4:
+        return {"stationary": None, "reason": "fewer than four baseline samples"}
+    middle = (idle.t_s[0] + idle.t_s[-1]) / 2
+    first, second = idle.watts[idle.t_s <= middle], idle.watts[idle.t_s > middle]
+    if first.size < 2 or second.size < 2:
+        first, second = idle.watts[: len(idle) // 2], idle.watts[len(idle) // 2:]
+    sigma, _ = _step_noise(idle.watts)
+    n1, n2 = _step_noise(first)[1], _step_noise(second)[1]
+    m1, m2 = float(first.mean()), float(second.mean())
+    drift = m1 - m2
+    threshold = max(3 * sigma * float(np.sqrt(1 / n1 + 1 / n2)), STATIONARY_FLOOR * abs(float(idle.watts.mean())))
+    return {"stationary": bool(abs(drift) <= threshold), "first_half_w": m1, "second_half_w": m2,
+            "drift_w": drift, "threshold_w": threshold}
+
+
 def energy_above_idle(run: PowerTrace, idle: PowerTrace, start_s: float, end_s: float,
                       inferences: int, tokens_per_inference: int) -> dict:
     """Energy of the timed loop ``[start_s, end_s]`` minus the idle baseline's mean power over
-    the same duration, per inference and per token. Reasons instead of numbers when the traces
-    cannot support them."""
+    the same duration, per inference and per token, with its standard uncertainty (from the
+    uncertainty of the run's and the baseline's mean power, autocorrelation allowed for) and the
+    baseline's stationarity check. Reasons instead of numbers when the traces cannot support them."""
     duration = end_s - start_s
-    in_window = int(np.sum((run.t_s >= start_s) & (run.t_s <= end_s)))
+    inside = (run.t_s >= start_s) & (run.t_s <= end_s)
+    in_window = int(np.sum(inside))
     if duration <= 0 or inferences <= 0:
         return {"available": False, "reason": "no timed inferences to attribute energy to"}
     if in_window < 2:
@@ -132,6 +194,7 @@ def energy_above_idle(run: PowerTrace, idle: PowerTrace, start_s: float, end_s: 
     run_j = integrate(run, start_s, end_s)
     idle_w = float(np.mean(idle.watts))
     above = run_j - idle_w * duration
+    uncertainty_j = duration * float(np.hypot(mean_uncertainty(run.watts[inside]), mean_uncertainty(idle.watts)))
     return {
         "available": True,
         "window_s": duration,
@@ -139,8 +202,12 @@ def energy_above_idle(run: PowerTrace, idle: PowerTrace, start_s: float, end_s: 
         "run_mean_w": run_j / duration,
         "idle_mean_w": idle_w,
         "idle_std_w": float(np.std(idle.watts, ddof=1)),
+        "idle_samples": len(idle),
         "run_energy_j": run_j,
         "above_idle_j": above,
+        "above_idle_uncertainty_j": uncertainty_j,
         "joules_per_inference": above / inferences,
+        "joules_per_inference_uncertainty": uncertainty_j / inferences,
         "millijoules_per_token": 1000.0 * above / (inferences * tokens_per_inference),
+        "baseline": baseline_stationarity(idle),
     }

@@ -18,9 +18,10 @@ from edge_time.atomic import write_text_atomic
 from edge_time.profiler.target import ProfileError, load_schema
 
 CSV_FIELDS = ["bundle", "device", "target", "quantization", "status", "threads", "batch", "seq_len", "runs",
-              "load_ms", "first_inference_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-              "max_ms", "sequences_per_s", "tokens_per_s", "peak_memory_kb", "energy_source",
-              "joules_per_inference", "millijoules_per_token", "idle_mean_w", "run_mean_w", "error"]
+              "import_ms", "load_ms", "first_inference_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+              "max_ms", "sequences_per_s", "tokens_per_s", "peak_memory_kb", "model_memory_kb", "energy_source",
+              "joules_per_inference", "joules_per_inference_uncertainty", "millijoules_per_token", "idle_mean_w",
+              "run_mean_w", "baseline_stationary", "error"]
 
 
 def validate_report(report: dict, where: str = "report") -> dict:
@@ -61,14 +62,18 @@ def row(run: dict, device: str) -> dict:
     out = {"bundle": run["bundle"]["name"], "device": device, "target": run["bundle"]["target"],
            "quantization": run["bundle"]["quantization"], "status": run["status"],
            "threads": cfg.get("threads"), "batch": cfg.get("batch"), "seq_len": cfg.get("seq_len"),
-           "runs": lat.get("count"), "load_ms": run.get("load_ms"), "first_inference_ms": run.get("first_inference_ms"),
-           "peak_memory_kb": run.get("memory", {}).get("peak_kb"), "energy_source": energy.get("source"),
+           "runs": lat.get("count"), "import_ms": run.get("import_ms"), "load_ms": run.get("load_ms"),
+           "first_inference_ms": run.get("first_inference_ms"),
+           "peak_memory_kb": run.get("memory", {}).get("peak_kb"),
+           "model_memory_kb": run.get("memory", {}).get("model_kb"), "energy_source": energy.get("source"),
            "error": run.get("error")}
     for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
         out[key] = lat.get(key)
     out.update({k: thr.get(k) for k in ("sequences_per_s", "tokens_per_s")})
-    for key in ("joules_per_inference", "millijoules_per_token", "idle_mean_w", "run_mean_w"):
+    for key in ("joules_per_inference", "joules_per_inference_uncertainty", "millijoules_per_token", "idle_mean_w",
+                "run_mean_w"):
         out[key] = energy.get(key)
+    out["baseline_stationary"] = (energy.get("baseline") or {}).get("stationary")
     return out
 
 
@@ -115,14 +120,29 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def config_label(run: dict) -> str:
+    """threads, batch, seq_len of a run, short: ``t4 b1 s128`` (t0 = the runtime's default)."""
+    cfg = run.get("config") or {}
+    return f"t{cfg.get('threads', '?')} b{cfg.get('batch', '?')} s{cfg.get('seq_len', '?')}"
+
+
 def _labelled_runs(reports: list[dict]) -> list[tuple[str, dict]]:
+    """(label, run) of every run: the bundle, the device when there are several, the config when
+    two runs would otherwise read the same (same bundle, different --threads), then #N."""
     many_devices = len({r["device"]["id"] for r in reports}) > 1
     runs = []
     for report in reports:
         for run in report["runs"]:
             label = run["bundle"]["name"] + (f" @ {report['device']['id']}" if many_devices else "")
             runs.append((label, run))
-    return runs
+    names = [label for label, _ in runs]
+    runs = [(f"{label} [{config_label(run)}]" if names.count(label) > 1 else label, run) for label, run in runs]
+    seen: dict[str, int] = {}
+    unique = []
+    for label, run in runs:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((label if seen[label] == 1 else f"{label} #{seen[label]}", run))
+    return unique
 
 
 def figures(reports: list[dict]) -> list[tuple[str, str]]:
@@ -226,10 +246,10 @@ def render_html(reports: list[dict]) -> str:
             parts.append(f"<p class='err'><b>{html.escape(label)}</b>: {html.escape(run['error'])}</p>")
     parts.append("<h2>Latency and throughput</h2>")
     parts.append(_table(
-        ["bundle", "target", "quant", "seq", "batch", "runs", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
+        ["bundle", "target", "quant", "seq", "batch", "runs", "import ms", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
          "mean ms", "std ms", "min ms", "max ms", "seq/s", "tokens/s", "peak MB", "model MB"],
         [[label, run["bundle"]["target"], run["bundle"]["quantization"], run.get("config", {}).get("seq_len"),
-          run.get("config", {}).get("batch"), run.get("latency", {}).get("count"), run.get("load_ms"),
+          run.get("config", {}).get("batch"), run.get("latency", {}).get("count"), run.get("import_ms"), run.get("load_ms"),
           run.get("first_inference_ms")]
          + [run.get("latency", {}).get(k) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms")]
          + [run.get("throughput", {}).get("sequences_per_s"), run.get("throughput", {}).get("tokens_per_s"),
@@ -240,12 +260,17 @@ def render_html(reports: list[dict]) -> str:
     for label, run in runs:
         e = run.get("energy", {})
         if e.get("available"):
+            mj = f"{1000 * e['joules_per_inference']:.3g}"
+            if e.get("joules_per_inference_uncertainty") is not None:
+                mj += f" ± {1000 * e['joules_per_inference_uncertainty']:.2g}"
+            steady = (e.get("baseline") or {}).get("stationary")
             energy_rows.append([label, e["source"], e["idle_mean_w"], e["run_mean_w"], e["window_s"],
-                                e["samples_in_window"], 1000 * e["joules_per_inference"], e["millijoules_per_token"], ""])
+                                e["samples_in_window"], mj, e["millijoules_per_token"],
+                                {True: "steady", False: "DRIFTING", None: "–"}[steady], ""])
         else:
-            energy_rows.append([label, e.get("source"), None, None, None, None, None, None, e.get("reason", "")])
-    parts.append(_table(["bundle", "source", "idle W", "run W", "loop s", "samples", "mJ / inference", "mJ / token",
-                         "why unavailable"], energy_rows))
+            energy_rows.append([label, e.get("source"), None, None, None, None, None, None, None, e.get("reason", "")])
+    parts.append(_table(["bundle", "source", "idle W", "run W", "loop s", "samples", "mJ / inference (± 1σ)",
+                         "mJ / token", "baseline", "why unavailable"], energy_rows))
     for label, run in runs:
         app = run.get("app_energy")
         if app:
@@ -253,6 +278,16 @@ def render_html(reports: list[dict]) -> str:
     parts.append("<h2>Thermal and CPU frequency</h2>")
     parts.append(_table(["bundle", "max °C before", "max °C after", "mean MHz before", "mean MHz after", "throttled"],
                         [[label, *_thermal(run)] for label, run in runs]))
+    if len(runs) > 1:
+        base = row(runs[0][1], "")
+        parts.append(f"<h2>Compared to the first run ({html.escape(runs[0][0])})</h2>"
+                     "<p>× ratio to the first run: latency ×0.50 = twice as fast, throughput ×2.0 = twice the "
+                     "sequences per second.</p>")
+        ratio_rows = []
+        for label, run in runs:
+            r = row(run, "")
+            ratio_rows.append([label, config_label(run)] + [_ratio_cell(k, r.get(k), base.get(k)) for k, _ in COMPARE_COLUMNS])
+        parts.append(_table(["run", "config"] + [title for _, title in COMPARE_COLUMNS], ratio_rows))
     for title, png in figures(reports):
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{png}'>")
     parts.append("<p style='font-size:12px;color:#666'>Latency: wall time of one <code>run()</code> of batch × seq_len "
@@ -260,6 +295,14 @@ def render_html(reports: list[dict]) -> str:
                  "baseline's mean power over the same length, divided by the inferences (sequences). "
                  "See docs/profiling.md.</p></body></html>")
     return "\n".join(parts)
+
+
+def _ratio_cell(key: str, value, base) -> str | None:
+    if value is None:
+        return None
+    shown = display_value(key, value)
+    text = f"{shown:.3g}" if abs(shown) < 1000 else f"{shown:,.0f}"
+    return f"{text} (×{value / base:.2f})" if base else text
 
 
 def _mb(kb):
@@ -282,8 +325,13 @@ def _thermal(run: dict) -> list:
 # --- compare ----------------------------------------------------------------------------------
 
 COMPARE_COLUMNS = [("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("mean_ms", "mean ms"),
-                   ("sequences_per_s", "seq/s"), ("tokens_per_s", "tok/s"), ("peak_memory_kb", "peak KB"),
-                   ("joules_per_inference", "J/inf")]
+                   ("sequences_per_s", "seq/s"), ("peak_memory_kb", "peak MB"), ("joules_per_inference", "mJ/inf")]
+_DISPLAY_SCALE = {"peak_memory_kb": 1 / 1024, "joules_per_inference": 1000.0}
+
+
+def display_value(key: str, value):
+    """A compare figure in the unit its column title names (peak MB, mJ/inf)."""
+    return None if value is None else value * _DISPLAY_SCALE.get(key, 1.0)
 
 
 def compare(paths: list[str | os.PathLike]) -> tuple[list[dict], list[dict]]:
@@ -292,7 +340,10 @@ def compare(paths: list[str | os.PathLike]) -> tuple[list[dict], list[dict]]:
     if len(paths) < 1:
         raise ProfileError("give at least one report.json to compare")
     reports = [load_report(p) for p in paths]
-    rows = [row(run, report["device"]["id"]) for report in reports for run in report["runs"]]
+    rows = []
+    for report in reports:
+        for run in report["runs"]:
+            rows.append(row(run, report["device"]["id"]) | {"config": config_label(run)})
     if not rows:
         raise ProfileError("the reports hold no runs to compare")
     base = rows[0]

@@ -80,18 +80,24 @@ def _loop_window(result: dict) -> tuple[float, float] | None:
 
 
 def _energy(source: PowerSource | None, reason: str, ctx: EnergyContext, run_lines: list[str],
-            idle_lines: list[str], result: dict | None) -> tuple[dict, dict | None]:
+            idle_lines: list[str], result: dict | None, settle_s: float = 0.0) -> tuple[dict, dict | None]:
     energy: dict = {"source": source.describe() if source else None, "available": False, "charging": ctx.charging}
     if source is None:
         energy["reason"] = reason
         return energy, None
     extra = {"discharge_sign": ctx.discharge_sign}
     run = source.trace(run_lines, extra)
-    idle = source.trace(idle_lines, extra)
+    after = source.trace(idle_lines, extra)
+    # the sampler after the run covers the settle period, then the baseline proper
+    idle_t0 = float(after.t_s[0]) if len(after) else 0.0
+    settled = after.t_s >= idle_t0 + settle_s
+    idle = PowerTrace(after.t_s[settled], after.watts[settled])
+    settle = PowerTrace(after.t_s[~settled], after.watts[~settled])
     energy["notes"] = run.notes
     window = _loop_window(result) if result else None
     origin = float(run.t_s[0]) if len(run) else 0.0
-    traces = {"t0_device_s": origin, "run": _relative(run, origin), "idle": _relative(idle, float(idle.t_s[0]) if len(idle) else 0.0),
+    traces = {"t0_device_s": origin, "run": _relative(run, origin), "idle": _relative(idle, idle_t0),
+              "settle": _relative(settle, idle_t0), "settle_s": settle_s,
               "window_s": [window[0] - origin, window[1] - origin] if window else None}
     if ctx.charging:
         energy["reason"] = "the device was charging; cut USB power (or use a power-switching hub) and run again"
@@ -101,6 +107,8 @@ def _energy(source: PowerSource | None, reason: str, ctx: EnergyContext, run_lin
         n = len(result["latencies_ms"])
         energy.update(energy_above_idle(run, idle, window[0], window[1], n * result["config"]["batch"],
                                         result["config"]["seq_len"]))
+        if energy.get("available"):
+            energy["baseline"]["settle_s"] = settle_s
     return energy, traces
 
 
@@ -141,18 +149,24 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
         entry["error"] = str(exc)
     finally:
         run_lines = sampler.stop() if sampler else []
+    if result is None and lost is None:
+        target.end_app()  # a failed run must not leave the app holding the screen
     idle_lines: list[str] = []
     if result is not None:
         entry.update(_figures(result))
         try:
             entry["app_energy"] = target.app_energy("stop")
             if source is not None and result["latencies_ms"]:
+                # the device is not idle the moment the result appears (the runner tears down, the
+                # fuel gauge averages): settle first, then sample the baseline in the same screen
+                # state (the app keeps the screen until end_app below)
                 loop_s = sum(result["latencies_ms"]) / 1000.0
                 idle_s = min(max(loop_s, config.baseline_min_s), config.baseline_max_s)
-                say(f"idle baseline for {idle_s:.1f} s")
-                idle = PowerSampler(target, source, config.sample_period_s, idle_s)
-                time.sleep(idle_s)
+                say(f"settling for {config.settle_s:g} s, then idle baseline for {idle_s:.1f} s")
+                idle = PowerSampler(target, source, config.sample_period_s, config.settle_s + idle_s)
+                time.sleep(config.settle_s + idle_s)
                 idle_lines = idle.stop()
+            target.end_app()
             after = snapshot(target)
         except DeviceLost as exc:  # the timed figures are in; the idle baseline or thermals are not
             lost = exc
@@ -162,7 +176,14 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
             if entry["thermal"]["throttled_after"]:
                 warn(f"throttled at the end of the run ({'; '.join(entry['thermal']['throttled_after'])}); "
                      "later runs were slowed down; use --cooldown or a shorter --duration")
-    entry["energy"], entry["power_trace"] = _energy(source, reason, ctx, run_lines, idle_lines, result)
+    entry["energy"], entry["power_trace"] = _energy(source, reason, ctx, run_lines, idle_lines, result,
+                                                    config.settle_s)
+    baseline = entry["energy"].get("baseline") or {}
+    if baseline.get("stationary") is False:
+        warn(f"the idle baseline was not steady (first half {baseline['first_half_w']:.3f} W, second half "
+             f"{baseline['second_half_w']:.3f} W, after {config.settle_s:g} s of settling): the device was still "
+             "busy after the run, or something else changed; energy per inference is unreliable. Raise --settle, "
+             "close background apps, keep the screen as it was")
     if lost is not None:
         entry["partial_power_samples"] = len(run_lines)
         raise _Lost(entry, lost)
@@ -181,6 +202,7 @@ def _figures(result: dict) -> dict:
     return {
         "status": result["status"], "error": result.get("error"),
         "config": cfg, "load_ms": result["load_ms"], "first_inference_ms": result["first_inference_ms"],
+        "import_ms": result.get("import_ms"), "runtime": result.get("runtime"),
         "latency": latency_summary(lat), "throughput": throughput(lat, cfg["batch"], cfg["seq_len"]),
         "memory": {"peak_kb": peak, "rss_before_load_kb": before,
                    "model_kb": peak - before if peak is not None and before is not None else None},

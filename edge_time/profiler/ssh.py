@@ -5,6 +5,10 @@ bundle, errors, runtime) are copied with SFTP into ``--remote-dir``; the board n
 ``--remote-python`` with numpy, ``tokenizers`` and the bundle's runtime wheel. Every remote
 command is ``sh -c <quoted script>`` (whatever the login shell is) and every path in it goes
 through ``shlex.quote``. Host keys are checked against ~/.ssh/known_hosts unless told otherwise.
+
+A hung board fails fast: every command has its own timeout (30 s; SFTP 60 s), and while a bundle
+runs the board must answer an ssh keepalive every 5 s within 20 s. The runner runs under a
+watchdog that stops it when the channel closes or the session drops. Errors name the step.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +26,17 @@ from edge_time.profiler.target import (DeviceLost, LineStream, ProfileError, Run
                                        device_side_files, raw_path, read_device_result)
 
 _GONE = (paramiko.SSHException, socket.error, EOFError)
+KEEPALIVE_S = 5.0  # while a bundle runs, ask the board for an answer this often
+KEEPALIVE_LIMIT_S = 20.0  # and give up when none came within this long
+
+# The runner runs in the background of the channel's shell; a watchdog reads the channel's stdin,
+# which reaches EOF when the channel closes or the ssh session drops, and then stops the runner:
+# a lost connection must not leave a benchmark running on the board. (An asynchronous list's
+# stdin is /dev/null in sh, hence the copy on fd 3.)
+WATCHDOG = ('exec 3<&0; "$@" </dev/null 3<&- & pid=$!; '
+            '( cat <&3 >/dev/null 2>&1; kill -TERM "$pid" 2>/dev/null; sleep 2; kill -KILL "$pid" 2>/dev/null ) '
+            '>/dev/null 2>&1 & watch=$!; exec 3<&-; '
+            'wait "$pid"; rc=$?; kill "$watch" 2>/dev/null; exit "$rc"')
 
 
 class _ChannelLines(LineStream):
@@ -68,8 +84,10 @@ class SshTarget(Target):
             raise ProfileError(f"{self.label}: ssh failed: {exc}") from exc
         except OSError as exc:
             raise ProfileError(f"{self.label}: cannot connect ({exc}); is the board on and sshd running?") from exc
-        self.client.get_transport().set_keepalive(5)
+        self.client.get_transport().set_keepalive(int(KEEPALIVE_S))
         self._sftp: paramiko.SFTPClient | None = None
+        self._keepalive_lock = threading.Lock()
+        self.keepalive_limit_s = KEEPALIVE_LIMIT_S
 
     # --- primitives ---------------------------------------------------------------------------
 
@@ -99,6 +117,29 @@ class SshTarget(Target):
             raise DeviceLost(f"{self.label}: connection lost ({exc})") from exc
         finally:
             channel.close()
+
+    def check_alive(self, doing: str) -> None:
+        """A keepalive the board must answer within ``keepalive_limit_s``: a hung board or a dead
+        link (no RST, no FIN) otherwise looks like a long silent run. DeviceLost names ``doing``."""
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise DeviceLost(f"{self.label}: the ssh connection closed while {doing}")
+        answered = threading.Event()
+
+        def ask() -> None:
+            with self._keepalive_lock:
+                try:
+                    transport.global_request("keepalive@openssh.com", wait=True)
+                except Exception:  # a failed send: the transport is going down, checked below
+                    pass
+            answered.set()
+
+        threading.Thread(target=ask, name="ssh-keepalive", daemon=True).start()
+        if not answered.wait(self.keepalive_limit_s):
+            raise DeviceLost(f"{self.label}: no answer to ssh keepalives for {self.keepalive_limit_s:g} s while {doing}; "
+                             "the board hung, lost power or left the network")
+        if not transport.is_active():
+            raise DeviceLost(f"{self.label}: the ssh connection closed while {doing}")
 
     def open_stream(self, script: str) -> LineStream:
         channel = self._exec(script, timeout=30)
@@ -151,8 +192,10 @@ class SshTarget(Target):
         runner_dir = posixpath.join(self.remote_dir, "runner")
         remote_bundle = posixpath.join(self.remote_dir, "bundles", name)
         result = posixpath.join(self.remote_dir, "results", f"{name}-{int(time.time() * 1000)}.json")
+        step = "copying the runner"
         try:
             self._put_tree(device_side_files(), runner_dir)
+            step = f"copying {name}"
             files = [(p, p.relative_to(bundle).as_posix()) for p in sorted(bundle.rglob("*"))
                      if p.is_file() and not p.is_symlink()]
             # the manifest last: a half-copied bundle never has a fresh manifest
@@ -161,22 +204,64 @@ class SshTarget(Target):
                 self._put_tree(files, remote_bundle)
             self.shell(f"mkdir -p {shlex.quote(posixpath.dirname(result))}", 30)
         except _GONE as exc:
-            raise DeviceLost(f"{self.label}: connection lost while copying {name} ({exc})") from exc
+            raise DeviceLost(f"{self.label}: connection lost while {step} ({exc or type(exc).__name__})") from exc
+        except DeviceLost as exc:
+            raise DeviceLost(f"{exc} (while {step})") from exc
         q = shlex.quote
-        script = (f"cd {q(runner_dir)} && PYTHONPATH={q(runner_dir)} exec {q(self.python)} runner.py "
-                  f"--bundle {q(remote_bundle)} --out {q(result)} "
-                  + " ".join(q(a) for a in config.runner_args()))
-        done = self.shell(script, timeout=config.timeout_s)
+        command = [self.python, "runner.py", "--bundle", remote_bundle, "--out", result, *config.runner_args()]
+        script = (f"cd {q(runner_dir)} && PYTHONPATH={q(runner_dir)} && export PYTHONPATH && "
+                  f"set -- {' '.join(q(a) for a in command)} && {WATCHDOG}")
+        rc, stderr = self._run_watched(script, name, config.timeout_s)
         local = raw_path(raw_dir, name)
         try:
             self.sftp.get(result, str(local))
         except FileNotFoundError:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ProfileError(f"{name}: the board runner exited with {done.rc} and wrote no result: {tail[0]} "
+            tail = stderr.strip().splitlines()[-1:] or ["no output"]
+            raise ProfileError(f"{name}: the board runner exited with {rc} and wrote no result: {tail[0]} "
                                f"(does {self.python} have numpy, tokenizers and the runtime?)") from None
         except _GONE as exc:
-            raise DeviceLost(f"{self.label}: connection lost while fetching the result ({exc})") from exc
+            raise DeviceLost(f"{self.label}: connection lost while fetching the result of {name} ({exc})") from exc
         return read_device_result(local, f"{name} ({self.label})")
+
+    def _run_watched(self, script: str, name: str, timeout_s: float) -> tuple[int, str]:
+        """Run the benchmark script; while it runs, the board must answer keepalives. Returns
+        (exit status, stderr). Closing the channel on any failure stops the runner (WATCHDOG)."""
+        try:
+            channel = self._exec(script, timeout=30)
+        except DeviceLost as exc:
+            raise DeviceLost(f"{exc} (while starting the runner for {name})") from exc
+        doing = f"running {name}"
+        stdout, stderr = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout_s
+        next_ping = time.monotonic() + KEEPALIVE_S
+        try:
+            while True:
+                while channel.recv_ready():
+                    stdout += channel.recv(65536)
+                while channel.recv_stderr_ready():
+                    stderr += channel.recv_stderr(65536)
+                if channel.exit_status_ready():
+                    break
+                transport = self.client.get_transport()
+                if channel.closed or transport is None or not transport.is_active():
+                    raise DeviceLost(f"{self.label}: the ssh connection closed while {doing}")
+                if time.monotonic() > deadline:
+                    raise ProfileError(f"{name}: still running after --timeout {timeout_s:g} s; stopped it on the board")
+                if time.monotonic() >= next_ping:
+                    self.check_alive(doing)
+                    next_ping = time.monotonic() + KEEPALIVE_S
+                time.sleep(0.05)
+            rc = channel.recv_exit_status()
+            while channel.recv_stderr_ready():
+                stderr += channel.recv_stderr(65536)
+            return rc, stderr.decode("utf-8", "replace")
+        except _GONE as exc:
+            raise DeviceLost(f"{self.label}: connection lost while {doing} ({exc or type(exc).__name__})") from exc
+        finally:
+            try:
+                channel.close()  # EOF on the watchdog's stdin: the runner stops if it still runs
+            except Exception:
+                pass
 
     def close(self) -> None:
         self.client.close()

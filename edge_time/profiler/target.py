@@ -35,6 +35,7 @@ class RunConfig:
     wait_cool_s: float = 0.0
     power: str = "auto"  # auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     sample_period_s: float = 0.05
+    settle_s: float = 3.0  # after the run, before the idle baseline
     baseline_min_s: float = 2.0
     baseline_max_s: float = 60.0
     timeout_s: float = 900.0
@@ -52,6 +53,8 @@ class RunConfig:
             raise ProfileError("--duration must be a positive number of seconds")
         if self.pin_cores and not all(c.strip().isdigit() for c in self.pin_cores.split(",")):
             raise ProfileError(f"--pin-cores {self.pin_cores!r} must be comma-separated CPU ids, e.g. 4,5,6,7")
+        if self.settle_s < 0:
+            raise ProfileError("--settle cannot be negative")
         if self.sample_period_s <= 0:
             raise ProfileError("the power sample period must be positive")
 
@@ -138,6 +141,10 @@ class Target(ABC):
             ctx.warnings.append(f"the battery is {status.lower()}: energy figures include charger current; "
                                 "run on battery power")
         return ctx
+
+    def end_app(self) -> None:
+        """The run and its idle baseline are over: let the device's app go (Android: the app
+        keeps the screen until then, so the baseline sees the same screen as the run)."""
 
     def app_energy(self, phase: str) -> dict | None:
         """Per-app accounting (Android batterystats): reset at 'start', read at 'stop'."""

@@ -17,7 +17,10 @@ in sync paths); anything else in sync is refused. ``system/bin`` in the root hol
 background, marking the "CPU busy" while it runs), ``dumpsys`` (package uid, battery,
 batterystats, thermalservice) and ``getprop``. A thread plays the battery: ``current_now`` reads
 -150 mA idle and -450 mA while the benchmark runs (negative = discharging, like a Pixel),
-``voltage_now`` 3.85 V, so energy above idle is known: 0.3 A x 3.85 V = 1.155 W while busy.
+``voltage_now`` 3.85 V, so energy above idle is known: 0.3 A x 3.85 V = 1.155 W while busy. With
+the app gone (another screen in front) it reads -110 mA, so a baseline taken without the app in
+front is wrong by a known amount. ``tail_busy_s`` keeps drawing busy current that long after the
+app wrote its result (a device still busy when the result appears).
 
 What it does not test: USB transport, AUTH/RSA keys, the real app (Kotlin), a real fuel gauge's
 sampling lag and quantisation, SELinux, Android's mksh (the stand-in runs Debian's dash).
@@ -41,17 +44,32 @@ A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_AUTH = 0x4E584E43, 0x4E45504F, 0x59414
 VERSION = 0x01000001
 MAX_PAYLOAD = 256 * 1024
 BANNER = b"device::ro.product.name=edgetime_loopback;ro.product.model=EdgeTime_Loopback;ro.product.device=loopback;features=shell_v2,cmd,stat_v2"
-IDLE_UA, BUSY_UA, VOLTAGE_UV = 150_000, 450_000, 3_850_000
+# idle with the app in front, busy (the app runs), idle with another screen in front (the launcher)
+IDLE_UA, BUSY_UA, OTHER_SCREEN_UA, VOLTAGE_UV = 150_000, 450_000, 110_000, 3_850_000
 APP_UID = 10234
 RUNNER = Path(__file__).resolve().parents[2] / "edge_time" / "profiler" / "runner.py"
 
 AM = r'''#!{python}
-"""Stand-in for `am start -W -n dev.edgetime.demo/.BenchmarkActivity --es bundle ... --es out ...`."""
-import json, os, subprocess, sys
+"""Stand-in for `am start -W -n dev.edgetime.demo/.BenchmarkActivity --es bundle ... --es out ...`
+and `am force-stop dev.edgetime.demo`. Like the real activity, the app is in front ("front" flag)
+from its start until it finishes: hold_s after writing its result, or until force-stopped."""
+import json, os, signal, subprocess, sys
 root = {root!r}
 args = sys.argv[1:]
 with open(os.path.join(root, "am_calls.jsonl"), "a") as log:
     log.write(json.dumps(args) + "\n")
+run = os.path.join(root, "run")
+if args[:2] == ["force-stop", "dev.edgetime.demo"]:
+    pids = os.path.join(run, "app.pids")
+    for pid in (open(pids).read().split() if os.path.exists(pids) else []):
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for flag in ("busy", "front"):
+        if os.path.exists(os.path.join(run, flag)):
+            os.remove(os.path.join(run, flag))
+    sys.exit(0)
 if args[:1] != ["start"] or "-n" not in args or args[args.index("-n") + 1] != "dev.edgetime.demo/.BenchmarkActivity":
     print("Error: Activity class {{" + (args[args.index("-n") + 1] if "-n" in args else "?") + "}} does not exist.")
     sys.exit(1)
@@ -69,11 +87,15 @@ command = [{python!r}, {runner!r}, "--bundle", extras["bundle"], "--out", extras
            "--seq-len", extras.get("seq_len", "128"), "--runner-name", "android-app-standin"]
 if "duration_s" in extras:
     command += ["--duration", extras["duration_s"]]
-busy = os.path.join(root, "run", "busy")
-log = open(os.path.join(root, "run", "app.log"), "ab")
-app = subprocess.Popen(["/bin/sh", "-c", 'b="$1"; shift; touch "$b"; "$@"; rm -f "$b"', "sh", busy, *command],
-                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-with open(os.path.join(root, "run", "app.pids"), "a") as pids:
+tail = open(os.path.join(run, "tail_busy_s")).read().strip() if os.path.exists(os.path.join(run, "tail_busy_s")) else "0"
+app = subprocess.Popen(["/bin/sh", "-c",
+                        'b="$1"; f="$2"; tail="$3"; hold="$4"; shift 4; touch "$f" "$b"; "$@"; '
+                        'sleep "$tail"; rm -f "$b"; sleep "$hold"; rm -f "$f"',
+                        "sh", os.path.join(run, "busy"), os.path.join(run, "front"), tail, extras.get("hold_s", "0"),
+                        *command],
+                       stdout=open(os.path.join(run, "app.log"), "ab"), stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, start_new_session=True)
+with open(os.path.join(run, "app.pids"), "a") as pids:
     pids.write(str(app.pid) + "\n")
 print("Starting: Intent {{ cmp=dev.edgetime.demo/.BenchmarkActivity (has extras) }}")
 print("Status: ok\nLaunchState: COLD\nActivity: dev.edgetime.demo/.BenchmarkActivity\nTotalTime: 120\nWaitTime: 125\nComplete")
@@ -251,7 +273,7 @@ class FakeAdbDevice:
     vanishes ``drop_after`` seconds later (sockets closed, listener gone), like a pulled cable."""
 
     def __init__(self, root: Path, charging: bool = False, drop_on: str | None = None, drop_after: float = 1.0,
-                 cpu_temp_mc: int = 41500):
+                 cpu_temp_mc: int = 41500, tail_busy_s: float = 0.0):
         self.root = Path(root)
         self.drop_on, self.drop_after = (re.compile(drop_on) if drop_on else None), drop_after
         self.connections: list[_Connection] = []
@@ -259,6 +281,7 @@ class FakeAdbDevice:
         self.dropped = threading.Event()
         self.stopping = threading.Event()
         self._build_root(charging, cpu_temp_mc)
+        (self.root / "run" / "tail_busy_s").write_text(f"{tail_busy_s:g}")
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -293,13 +316,13 @@ class FakeAdbDevice:
     def _battery(self) -> None:
         """Update current_now/voltage_now every 10 ms; count the app's charge (for batterystats)."""
         folder = self.root / "sys/class/power_supply/battery"
-        busy_flag = self.root / "run" / "busy"
+        busy_flag, front_flag = self.root / "run" / "busy", self.root / "run" / "front"
         app_uah = 0.0
         last = time.monotonic()
         while not self.stopping.is_set():
             busy = busy_flag.exists()
             sign = 1 if (self.root / "run/usb_powered").read_text() == "true" else -1
-            current = (BUSY_UA if busy else IDLE_UA) * sign
+            current = (BUSY_UA if busy else IDLE_UA if front_flag.exists() else OTHER_SCREEN_UA) * sign
             for name, value in (("current_now", current), ("voltage_now", VOLTAGE_UV)):
                 tmp = folder / f".{name}.tmp"
                 tmp.write_text(f"{value}\n")

@@ -38,19 +38,36 @@ def build_tiny_model(folder: Path) -> Path:
     return folder
 
 
-def build_tiny_bundle(root: Path) -> Path:
+def build_tiny_bundle(root: Path, target: str = "onnx", quantize: str = "none") -> Path:
     from edge_time.exporters import export_model
 
-    model_dir = build_tiny_model(root / "tiny-bert")
-    bundle = root / "tiny-onnx"
-    export_model(model=model_dir, target="onnx", out=bundle, quantize="none", max_length=128)
+    model_dir = root / "tiny-bert"
+    if not (model_dir / "config.json").is_file():
+        build_tiny_model(model_dir)
+    bundle = root / (f"tiny-{target}" if quantize == "none" else f"tiny-{target}-{quantize}")
+    export_model(model=model_dir, target=target, out=bundle, quantize=quantize, max_length=128,
+                 seq_buckets=(16, 32, 128))
     return bundle
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
+def bundle_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bundles")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(bundle_root) -> Path:
     """A real ONNX bundle of a 2-layer, 32-wide random BERT (built once per session)."""
-    return build_tiny_bundle(tmp_path_factory.mktemp("bundles"))
+    return build_tiny_bundle(bundle_root)
+
+
+@pytest.fixture(scope="session")
+def target_bundles(bundle_root, tiny_bundle) -> dict[str, Path]:
+    """The same tiny BERT as an ONNX, a TFLite (buckets 16/32/128) and an ExecuTorch bundle."""
+    bundles = {"onnx": tiny_bundle}
+    for target in ("tflite", "executorch"):
+        bundles[target] = build_tiny_bundle(bundle_root, target)
+    return bundles
 
 
 @pytest.fixture()

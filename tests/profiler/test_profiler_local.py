@@ -45,7 +45,8 @@ def test_duration_mode_and_local_battery_sampler(tiny_bundle, tmp_path):
     (supply / "current_now").write_text("-250000\n")
     (supply / "voltage_now").write_text("4000000\n")
     (supply / "status").write_text("Discharging\n")
-    config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"battery:{supply}", baseline_min_s=0.5)
+    config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"battery:{supply}", baseline_min_s=0.5,
+                       settle_s=0.2)
     report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
     run = report["runs"][0]
     assert run["config"]["duration_s"] == 0.6 and run["latency"]["count"] > 10
@@ -79,7 +80,7 @@ def test_rapl_style_counter_is_sampled_and_differentiated(tiny_bundle, tmp_path)
     thread.start()
     try:
         config = RunConfig(duration_s=0.6, warmup=1, seq_len=8, power=f"rapl:{rapl}", baseline_min_s=0.5,
-                           sample_period_s=0.05)
+                           sample_period_s=0.05, settle_s=0.2)
         report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
     finally:
         stop.set()
@@ -132,7 +133,7 @@ def test_compare_prints_ratios(tiny_bundle, tmp_path):
     result = CliRunner().invoke(profile_cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json"),
                                               "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
-    assert "(x" in result.output and (tmp_path / "cmp" / "compare.html").stat().st_size > 1000
+    assert "x" in result.output and (tmp_path / "cmp" / "compare.html").stat().st_size > 1000
     (tmp_path / "junk.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(ProfileError, match="not an edge-time profile report"):
         compare([tmp_path / "junk.json"])
@@ -153,3 +154,47 @@ def test_peak_memory_is_the_runners_own_not_the_parents(tiny_bundle, tmp_path):
     del ballast
     memory = report["runs"][0]["memory"]
     assert 0 < memory["rss_before_load_kb"] < memory["peak_kb"] < 1024 * 1024, memory
+
+
+def test_runtime_import_is_outside_load_and_memory_is_the_models(target_bundles, tmp_path):
+    """The runner imports each bundle's runtime before the load timer (reported as import_ms) and
+    takes the memory baseline after it, with VmHWM reset there: the ExecuTorch bundle's model
+    memory is the tiny model's, not the ~300 MB of importing torch."""
+    from importlib.metadata import version
+
+    bundles = [target_bundles[t] for t in ("onnx", "tflite", "executorch")]
+    report = profile(bundles, LocalTarget(), RunConfig(runs=5, warmup=1, seq_len=16, power="none"), tmp_path / "out")
+    expected = {"onnx": ("onnxruntime", version("onnxruntime")), "tflite": ("ai-edge-litert", version("ai-edge-litert")),
+                "executorch": ("executorch", version("executorch"))}
+    for run in report["runs"]:
+        assert run["status"] == "ok", run["error"]
+        result = run["device_result"]
+        assert (result["runtime"]["name"], result["runtime"]["version"]) == expected[run["bundle"]["target"]]
+        assert result["import_ms"] > 0 and run["import_ms"] == result["import_ms"] and run["load_ms"] > 0
+        assert result["peak_reset"] is True
+        memory = run["memory"]
+        assert memory["model_kb"] == memory["peak_kb"] - memory["rss_before_load_kb"] > 0
+    executorch = report["runs"][2]["memory"]
+    assert executorch["rss_before_load_kb"] > 200 * 1024 > 100 * 1024 > executorch["model_kb"], executorch
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    assert all(float(r["import_ms"]) > 0 and int(r["model_memory_kb"]) > 0 for r in rows)
+
+
+def test_compare_tells_runs_apart_by_config_fits_100_columns_and_puts_ratios_in_the_html(tiny_bundle, tmp_path):
+    """Two runs of the same bundle that differ only in --threads get a config column (CLI) and
+    distinct labels (HTML); the CLI table fits 100 columns; the HTML has a ratio table."""
+    for name, threads in (("one", 1), ("two", 2)):
+        profile([tiny_bundle], LocalTarget(), RunConfig(runs=10, seq_len=8, threads=threads, power="none"),
+                tmp_path / name)
+    rows, ratios = compare([tmp_path / "one", tmp_path / "two"])
+    assert [r["config"] for r in rows] == ["t1 b1 s8", "t2 b1 s8"]
+    result = CliRunner().invoke(profile_cli, ["compare", str(tmp_path / "one"), str(tmp_path / "two"),
+                                              "--out", str(tmp_path / "cmp")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 100, "\n".join(lines)
+    assert any("t1 b1 s8" in line for line in lines) and any("t2 b1 s8" in line for line in lines)
+    assert f"x{ratios[1]['p50_ms']:.2f}" in result.output
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert f"{tiny_bundle.name} [t1 b1 s8]" in page and f"{tiny_bundle.name} [t2 b1 s8]" in page
+    assert "Compared to the first run" in page and f"(×{ratios[1]['p50_ms']:.2f})" in page

@@ -66,3 +66,101 @@ def test_ssh_unknown_host_key_is_refused(sshd, tmp_path):
     with pytest.raises(ProfileError, match="host key unknown"):
         SshTarget("127.0.0.1", sshd.user, sshd.port, key_filename=str(sshd.key),
                   known_hosts=str(tmp_path / "empty_known_hosts"))
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, comm, command line) of every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        table[int(entry)] = (int(stat[stat.rindex(")") + 2:].split()[1]), comm, cmdline)
+    return table
+
+
+def _session_processes(master: int) -> list[int]:
+    """The sshd processes serving connections (descendants of the listening sshd named sshd*)."""
+    table = _processes()
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(master, []))
+    while todo:
+        pid = todo.pop()
+        if table[pid][1].startswith("sshd"):
+            found.append(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_hung_board_fails_within_the_keepalive_bound_and_the_runner_is_stopped(tiny_bundle, tmp_path):
+    """The board's sshd freezes (SIGSTOP) while a 300 s run is going: the profiler gives up within
+    the keepalive bound, naming the step, instead of waiting for --timeout; when the session then
+    drops (the frozen sshd is killed), the watchdog stops the runner on the board."""
+    import signal
+    import threading
+    import time
+
+    from edge_time.profiler import DeviceLost, load_report
+    from edge_time.profiler.ssh import KEEPALIVE_LIMIT_S, KEEPALIVE_S
+
+    server = start_sshd(tmp_path / "sshd")
+    remote = tmp_path / "hung-board"
+    state: dict = {}
+
+    def freeze():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "runner" not in state:
+            state.update({"runner": pid for pid, (_, comm, cmd) in _processes().items()
+                          if comm.startswith("python") and "runner.py" in cmd and str(remote) in cmd})
+            time.sleep(0.2)
+        time.sleep(1.0)
+        state["frozen"] = _session_processes(server.process.pid)
+        for pid in state["frozen"]:
+            os.kill(pid, signal.SIGSTOP)
+        state["frozen_at"] = time.monotonic()
+
+    try:
+        target = _target(server, remote)
+        thread = threading.Thread(target=freeze, daemon=True)
+        thread.start()
+        with pytest.raises(DeviceLost) as caught:
+            profile([tiny_bundle], target, RunConfig(duration_s=300, warmup=1, seq_len=8, power="none", timeout_s=900),
+                    tmp_path / "out")
+        gave_up_after = time.monotonic() - state["frozen_at"]
+        assert "no answer to ssh keepalives" in str(caught.value) and f"running {tiny_bundle.name}" in str(caught.value)
+        assert gave_up_after < KEEPALIVE_S + KEEPALIVE_LIMIT_S + 10 < 60, gave_up_after
+        report = load_report(tmp_path / "out")
+        assert report["status"] == "partial" and "keepalives" in report["runs"][0]["error"]
+        assert _alive(state["runner"])  # a frozen link stops nothing by itself
+        for pid in state["frozen"]:  # the session drops
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _alive(state["runner"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(state["runner"]), "the runner kept running on the board after the session dropped"
+    finally:
+        for pid in state.get("frozen", []):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if state.get("runner") and _alive(state["runner"]):
+            os.kill(state["runner"], signal.SIGKILL)
+        server.stop()

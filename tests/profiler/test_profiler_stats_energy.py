@@ -141,3 +141,67 @@ def test_power_source_choice():
     assert source.kind == "pmic"
     source, why = choose_power_source("")
     assert source is None and "no power sensor" in why
+
+
+def test_effective_samples_and_mean_uncertainty_allow_for_repeated_readings():
+    from edge_time.profiler.energy import effective_samples, mean_uncertainty
+
+    rng = np.random.default_rng(0)
+    white = rng.normal(1.0, 0.1, 400)
+    assert effective_samples(np.full(50, 2.0)) == 50.0
+    assert 300 < effective_samples(white) <= 400
+    assert mean_uncertainty(white) == pytest.approx(0.1 / 20, rel=0.25)
+    # a fuel gauge that updates every 10th sample: 40 independent readings, not 400
+    held = np.repeat(rng.normal(1.0, 0.1, 40), 10)
+    assert effective_samples(held) < 60
+    assert mean_uncertainty(held) == pytest.approx(0.1 / np.sqrt(40), rel=0.5)
+    assert mean_uncertainty([1.0]) == 0.0
+
+
+def test_baseline_stationarity_flags_a_device_still_busy():
+    from edge_time.profiler.energy import baseline_stationarity
+
+    rng = np.random.default_rng(1)
+    t = np.arange(0, 4, 0.05)
+    flat = PowerTrace(t, 0.6 + rng.normal(0, 0.02, t.size))
+    verdict = baseline_stationarity(flat)
+    assert verdict["stationary"] is True and abs(verdict["drift_w"]) < verdict["threshold_w"]
+    busy_first = PowerTrace(t, np.where(t < 1.5, 1.7, 0.6) + rng.normal(0, 0.02, t.size))
+    verdict = baseline_stationarity(busy_first)
+    assert verdict["stationary"] is False
+    assert verdict["first_half_w"] > 1.0 > 0.7 > verdict["second_half_w"]
+    # a 1 % drift on a very steady supply is below the 2 % floor: not worth a warning
+    assert baseline_stationarity(PowerTrace(t, np.where(t < 2, 1.01, 1.0)))["stationary"] is True
+    assert baseline_stationarity(PowerTrace([0, 1, 2], [1, 1, 1]))["stationary"] is None
+
+
+def test_energy_uncertainty_is_zero_for_constant_power_and_shrinks_with_samples():
+    t = np.arange(0, 10.001, 0.05)
+    steady = energy_above_idle(PowerTrace(t, np.full(t.size, 2.0)), PowerTrace(t, np.full(t.size, 0.5)),
+                               1.0, 9.0, inferences=80, tokens_per_inference=16)
+    assert steady["joules_per_inference"] == pytest.approx(1.5 * 8 / 80)
+    assert steady["joules_per_inference_uncertainty"] == 0.0 and steady["baseline"]["stationary"] is True
+    rng = np.random.default_rng(2)
+    widths = []
+    for step in (0.2, 0.02):
+        t = np.arange(0, 10.001, step)
+        run = PowerTrace(t, 2.0 + rng.normal(0, 0.2, t.size))
+        idle = PowerTrace(t, 0.5 + rng.normal(0, 0.2, t.size))
+        e = energy_above_idle(run, idle, 1.0, 9.0, inferences=80, tokens_per_inference=16)
+        # the answer (0.15 J) lies within 4 standard uncertainties
+        assert abs(e["joules_per_inference"] - 0.15) < 4 * e["joules_per_inference_uncertainty"]
+        widths.append(e["joules_per_inference_uncertainty"])
+    assert widths[1] < widths[0] / 2
+
+
+def test_stationarity_counts_a_held_gauge_reading_once():
+    """A gauge that repeats each noisy reading 10 times is steady, not drifting, even though
+    its half means differ by more than the repeated samples' naive standard error."""
+    from edge_time.profiler.energy import baseline_stationarity
+
+    flags = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        t = np.arange(0, 20, 0.05)
+        flags += baseline_stationarity(PowerTrace(t, np.repeat(rng.normal(1.0, 0.1, 40), 10)))["stationary"] is False
+    assert flags <= 1

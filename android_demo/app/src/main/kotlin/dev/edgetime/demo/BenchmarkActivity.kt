@@ -16,12 +16,14 @@ import kotlin.concurrent.thread
  * The profiler's on-device runner. Started by `edge-time profile --adb` as
  *
  *   am start -W -n dev.edgetime.demo/.BenchmarkActivity --es bundle DIR --ei warmup N --ei runs N
- *      --ei threads N --ei batch N --ei seq_len N --es out RESULT_JSON [--ef duration_s X]
+ *      --ei threads N --ei batch N --ei seq_len N --es out RESULT_JSON [--ef duration_s X] [--ef hold_s X]
  *
  * it loads the bundle, times `runs` forward passes (after `warmup` untimed ones; with duration_s it
  * keeps going until that many seconds passed), writes the result JSON (schema:
- * edge_time/profiler/device_result.schema.json) atomically, and finishes. `am start -W` returns once
- * the activity is shown, so the host polls for the file. See [write] for where it lands.
+ * edge_time/profiler/device_result.schema.json) atomically, and finishes — after `hold_s` idle
+ * seconds, so that the profiler's idle baseline sees the same screen as the run (the profiler
+ * ends it sooner with `am force-stop`). `am start -W` returns once the activity is shown, so the
+ * host polls for the file. See [write] for where it lands.
  */
 class BenchmarkActivity : Activity() {
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -39,6 +41,7 @@ class BenchmarkActivity : Activity() {
             warmup = extras.getInt("warmup", 3), runs = extras.getInt("runs", 20),
             durationS = if (extras.containsKey("duration_s")) extras.getFloat("duration_s").toDouble() else null
         )
+        val holdS = if (extras.containsKey("hold_s")) extras.getFloat("hold_s").toDouble() else 0.0
         thread(name = "edge-time-benchmark") {
             try {
                 val result = benchmark(bundlePath, config)
@@ -48,6 +51,12 @@ class BenchmarkActivity : Activity() {
             } catch (e: Throwable) {
                 Log.e(TAG, "benchmark failed", e)
             } finally {
+                if (holdS > 0) {  // idle, in front, until the idle baseline is over
+                    try {
+                        Thread.sleep((holdS * 1000).toLong())
+                    } catch (e: InterruptedException) {
+                    }
+                }
                 runOnUiThread { finish() }
             }
         }

@@ -1,10 +1,17 @@
 package dev.edgetime.demo
 
+import ai.onnxruntime.OnnxJavaType
+import ai.onnxruntime.OnnxTensor
+import ai.onnxruntime.OrtEnvironment
+import ai.onnxruntime.OrtSession
 import dev.edgetime.core.BundleException
 import dev.edgetime.core.Manifest
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import java.nio.FloatBuffer
+import java.nio.IntBuffer
+import java.nio.LongBuffer
 import org.pytorch.executorch.EValue
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
@@ -25,8 +32,9 @@ interface ModelRunner : AutoCloseable {
         fun open(file: File, manifest: Manifest, threads: Int): ModelRunner = when (manifest.target) {
             "executorch" -> ExecuTorchRunner(file, manifest, threads)
             "tflite" -> LiteRtRunner(file, manifest, threads)
+            "onnx" -> OrtRunner(file, manifest, threads)
             else -> throw BundleException(
-                "the app runs executorch and tflite bundles, not ${manifest.target}; export with --target executorch"
+                "the app runs executorch, tflite and onnx bundles, not ${manifest.target}; export with --target executorch"
             )
         }
     }
@@ -102,4 +110,54 @@ class LiteRtRunner(file: File, private val manifest: Manifest, threads: Int) : M
     private fun direct(bytes: Int): ByteBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder())
 
     override fun close() = interpreter.close()
+}
+
+/** ONNX Runtime (`com.microsoft.onnxruntime:onnxruntime-android`), CPU execution provider; inputs by name. */
+class OrtRunner(file: File, private val manifest: Manifest, threads: Int) : ModelRunner {
+    private val env: OrtEnvironment = OrtEnvironment.getEnvironment()
+    private val session: OrtSession
+
+    init {
+        val options = OrtSession.SessionOptions()
+        if (threads > 0) options.setIntraOpNumThreads(threads)
+        session = env.createSession(file.absolutePath, options) // external data (model.onnx.data) beside it is found
+        options.close()
+    }
+
+    override fun run(inputs: List<InputTensor>): List<OutputTensor> {
+        val tensors = LinkedHashMap<String, OnnxTensor>()
+        try {
+            for (input in inputs) {
+                val spec = manifest.inputs.first { it.name == input.name }
+                tensors[input.name] = when {
+                    input.floats != null -> OnnxTensor.createTensor(env, FloatBuffer.wrap(input.floats), input.shape)
+                    spec.dtype == "int32" -> OnnxTensor.createTensor(
+                        env, IntBuffer.wrap(IntArray(input.longs!!.size) { input.longs[it].toInt() }), input.shape
+                    )
+                    else -> OnnxTensor.createTensor(env, LongBuffer.wrap(input.longs!!), input.shape)
+                }
+            }
+            val result = session.run(tensors)
+            try {
+                return (0 until result.size()).map { i ->
+                    val tensor = result.get(i) as OnnxTensor
+                    val info = tensor.info
+                    val data = when (info.type) {
+                        OnnxJavaType.FLOAT -> tensor.floatBuffer.let { b -> FloatArray(b.remaining()).also { b.get(it) } }
+                        OnnxJavaType.INT64 -> tensor.longBuffer.let { b -> LongArray(b.remaining()).also { b.get(it) } }
+                            .map { it.toFloat() }.toFloatArray()
+                        else -> tensor.intBuffer.let { b -> IntArray(b.remaining()).also { b.get(it) } }
+                            .map { it.toFloat() }.toFloatArray()
+                    }
+                    OutputTensor(info.shape, data)
+                }
+            } finally {
+                result.close()
+            }
+        } finally {
+            for (tensor in tensors.values) tensor.close()
+        }
+    }
+
+    override fun close() = session.close()
 }

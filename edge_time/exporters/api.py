@@ -22,10 +22,22 @@ from edge_time.compute import cpu_description
 from edge_time.exporters.base import ExportError, ExportOptions, ParityThresholds
 from edge_time.exporters.parity import format_report, run_parity
 from edge_time.exporters.registry import get_target
-from edge_time.modeling.spec import load_export_spec
+from edge_time.modeling.spec import TASK_CONFIG_NAME, ExportSpec, encoder_spec, resolve_model_dir
 from edge_time.textfiles import read_lines
 
 PARITY_REPORT_NAME = "parity.json"
+
+
+def load_export_spec(model: str | Path, work_dir: Path, max_length: int = 512, explicit_positions: bool = False,
+                     trust_remote_code: bool = False) -> ExportSpec:
+    """The ExportSpec of a model folder / hub id: a task model when edge_time_task.json is present, else
+    the plain encoder. Decided here, so that modeling needs no task code."""
+    model_dir = resolve_model_dir(model, trust_remote_code)
+    if (model_dir / TASK_CONFIG_NAME).is_file():
+        from edge_time.tasks.export import task_export_spec
+
+        return task_export_spec(model_dir, work_dir, max_length=max_length, explicit_positions=explicit_positions)
+    return encoder_spec(model_dir, work_dir, max_length, explicit_positions, trust_remote_code)
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """ExportSpec: what an exporter needs to know about a model, whatever produced it.
 
-A plain encoder folder and a fine-tuned task model (``edge_time_task.json`` inside) both become
-an ExportSpec: a torch module whose forward takes the named inputs in order and returns a tuple
-of the named outputs, the axis bounds, the tokenizer, labels and task config for the bundle,
-and ``make_inputs`` that turns texts into those inputs (for parity and int8 calibration).
+A plain encoder folder (:func:`encoder_spec`, here) and a fine-tuned task model
+(``edge_time.tasks.export``) both become an ExportSpec; ``edge_time.exporters`` picks which, so
+modeling imports neither tasks nor exporters. An ExportSpec holds a torch module whose forward
+takes the named inputs in order and returns a tuple of the named outputs, the axis bounds, the
+tokenizer, labels and task config for the bundle, and ``make_inputs`` that turns texts into
+those inputs (for parity and int8 calibration).
 """
 
 from __future__ import annotations
@@ -206,14 +208,3 @@ def encoder_spec(model_dir: Path, work_dir: Path, max_length: int = 512, explici
     spec.make_inputs = encoder_make_inputs(spec.text_encoder(), names)
     return spec
 
-
-def load_export_spec(model: str | Path, work_dir: Path, max_length: int = 512, explicit_positions: bool = False,
-                     trust_remote_code: bool = False) -> ExportSpec:
-    """The ExportSpec of a model folder / hub id: task model when edge_time_task.json is present."""
-    model_dir = resolve_model_dir(model, trust_remote_code)
-    if (model_dir / TASK_CONFIG_NAME).is_file():
-        from edge_time.tasks.export import task_export_spec
-
-        return task_export_spec(model_dir, work_dir, max_length=max_length,
-                                explicit_positions=explicit_positions)
-    return encoder_spec(model_dir, work_dir, max_length, explicit_positions, trust_remote_code)

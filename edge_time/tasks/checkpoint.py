@@ -103,7 +103,9 @@ def text_encoder_for(model_dir: Path, work_dir: Path, max_length: int, max_posit
     return TextEncoder(work_dir / info.file, info, max_length)
 
 
-def load_task_model(model_dir: str | Path) -> LoadedTaskModel:
+def load_task_model(model_dir: str | Path, tokenizer_dir: Path | None = None) -> LoadedTaskModel:
+    """The task model of ``model_dir``; ``tokenizer_dir`` keeps the tokenizer files it writes (the exporter
+    copies them into the bundle), else they go to a temporary folder."""
     model_dir = Path(model_dir)
     spec = TaskSpec.read(model_dir)
     if not (model_dir / HEAD_WEIGHTS).is_file():
@@ -113,8 +115,11 @@ def load_task_model(model_dir: str | Path) -> LoadedTaskModel:
     head = build_head(spec.task, hf_model.config.hidden_size, num_states, spec.labels, spec.head)
     head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
     head.eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        text_encoder = text_encoder_for(model_dir, Path(tmp), spec.max_length)
+    if tokenizer_dir is not None:
+        text_encoder = text_encoder_for(model_dir, tokenizer_dir, spec.max_length)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            text_encoder = text_encoder_for(model_dir, Path(tmp), spec.max_length)
     return LoadedTaskModel(spec, hf_model, head, text_encoder, model_dir)
 
 

@@ -1,6 +1,6 @@
 """ExportSpec of a fine-tuned task model: encoder (export-friendly form) + head, scores out.
 
-``edge_time.modeling.spec.load_export_spec`` calls :func:`task_export_spec` for any folder with
+``edge_time.exporters.api.load_export_spec`` calls :func:`task_export_spec` for any folder with
 ``edge_time_task.json``. The graph returns scores only; tree decoding, lemma rules and BIO
 spans run in ``edge_time.runtime`` on the device. ``make_inputs`` uses the runtime's own input
 builder (:class:`edge_time.runtime.predict.TaskPredictor`), so parity and calibration inputs
@@ -15,7 +15,7 @@ import torch
 
 from edge_time.bundle import TensorSpec
 from edge_time.modeling.encoder import EdgeEncoder, supports
-from edge_time.modeling.spec import ExportSpec, ModelLoadError, load_tokenizer_files, weights_sha256
+from edge_time.modeling.spec import ExportSpec, ModelLoadError, weights_sha256
 from edge_time.runtime.predict import TaskPredictor, encode_pairs
 from edge_time.runtime.tokenize import TextEncoder
 from edge_time.tasks.checkpoint import load_task_model
@@ -37,7 +37,7 @@ def _output_specs(task: str, labels: dict[str, list[str]]) -> list[TensorSpec]:
 
 def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
                      explicit_positions: bool = False) -> ExportSpec:
-    loaded = load_task_model(model_dir)
+    loaded = load_task_model(model_dir, tokenizer_dir=work_dir / "tokenizer")
     spec, hf = loaded.spec, loaded.hf_model
     edge_form = supports(hf)
     if explicit_positions and not edge_form:
@@ -45,7 +45,7 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
     encoder = EdgeEncoder(hf, all_layers=True, explicit_positions=explicit_positions) if edge_form else HFStack(hf)
     module = task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions).eval()
 
-    info = load_tokenizer_files(model_dir, work_dir / "tokenizer")
+    info = loaded.text_encoder.info
     offset = info.pad_id + 1 if info.position_style == "roberta" else 0
     max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - offset)
     text_encoder = TextEncoder(work_dir / "tokenizer" / info.file, info, max_length)

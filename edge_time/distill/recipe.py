@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_time.atomic import write_json_atomic, write_text_atomic
+from edge_time.atomic import staging_folder, write_json_atomic, write_text_atomic
+from edge_time.bundle import position_offset
 from edge_time.compute import resolve_precision
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
@@ -436,9 +436,8 @@ def distill(config: DistillConfig) -> Path:
         teacher, teacher_layer = load_teacher(teacher_dir, config.teacher_layer,
                                               torch.bfloat16 if torch.cuda.is_available() else torch.float32,
                                               config.trust_remote_code)
-        teacher_positions = int(getattr(teacher.config, "max_position_embeddings", config.max_length))
-        if teacher.config.model_type in ("roberta", "xlm-roberta", "camembert"):
-            teacher_positions -= teacher_pad + 1  # RoBERTa numbers positions from pad_id + 1
+        teacher_positions = (int(getattr(teacher.config, "max_position_embeddings", config.max_length))
+                             - position_offset(teacher.config.model_type, teacher_pad))
         if config.max_length > teacher_positions and teacher.config.model_type != "deberta-v2":
             raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
                                f"lower it")
@@ -589,7 +588,7 @@ def choose_selection(config: DistillConfig, out: Path, teacher, chunks, pad_id: 
 
 def write_model_folder(out: Path, student, tokenizer_dir: Path, state: dict) -> None:
     """save_pretrained + tokenizer files into ``out``, staged in a temp folder; config.json lands last."""
-    tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
+    tmp = staging_folder(out, prefix=".model.")
     try:
         for param in student.parameters():
             param.requires_grad_(True)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from edge_time.bundle import TensorSpec, TokenizerInfo
+from edge_time.bundle import ROBERTA_POSITIONS, TensorSpec, TokenizerInfo
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.encoder import EdgeEncoder, supports
 from edge_time.runtime.tokenize import Encoded, TextEncoder, describe_tokenizer
@@ -152,7 +152,7 @@ def load_tokenizer_files(model_dir: Path, out_dir: Path, trust_remote_code: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     tok.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
     config = json.loads((model_dir / "config.json").read_text())
-    style = "roberta" if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else "bert"
+    style = "roberta" if config.get("model_type") in ROBERTA_POSITIONS else "bert"
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     return describe_tokenizer(out_dir / "tokenizer.json", pad, tok.cls_token_id, tok.sep_token_id,
                               tok.unk_token_id, style)
@@ -188,7 +188,7 @@ def encoder_spec(model_dir: Path, work_dir: Path, max_length: int = 512, explici
     encoder = EdgeEncoder(hf, explicit_positions=explicit_positions) if edge_form else hf
     info = load_tokenizer_files(model_dir, work_dir / "tokenizer", trust_remote_code)
     max_length = min(max_length, int(getattr(hf.config, "max_position_embeddings", max_length))
-                     - (info.pad_id + 1 if info.position_style == "roberta" else 0))
+                     - info.position_offset)
     names = ["input_ids", "attention_mask"] + (["position_ids"] if explicit_positions else [])
     axes = {"batch": [1, 64], "seq": [2, max_length]}
     spec = ExportSpec(

@@ -185,8 +185,8 @@ def raw_path(raw_dir: Path, name: str) -> Path:
     return path
 
 
-DEVICE_SIDE_FILES = ("__init__.py", "bundle.py", "manifest.schema.json", "errors.py", "runtime/__init__.py",
-                     "runtime/backends.py", "runtime/tokenize.py")
+DEVICE_SIDE_FILES = ("__init__.py", "atomic.py", "bundle.py", "manifest.schema.json", "errors.py",
+                     "runtime/__init__.py", "runtime/backends.py", "runtime/tokenize.py")
 
 
 def device_side_files() -> list[tuple[Path, str]]:

@@ -98,8 +98,7 @@ def text_encoder_for(model_dir: Path, work_dir: Path, max_length: int, max_posit
     """The model's tokenizer as the runtime uses it; ``max_length`` capped by the position table."""
     info = load_tokenizer_files(model_dir, work_dir)
     if max_positions is not None:
-        offset = info.pad_id + 1 if info.position_style == "roberta" else 0
-        max_length = min(max_length, max_positions - offset)
+        max_length = min(max_length, max_positions - info.position_offset)
     return TextEncoder(work_dir / info.file, info, max_length)
 
 

@@ -46,8 +46,7 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
     module = task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions).eval()
 
     info = loaded.text_encoder.info
-    offset = info.pad_id + 1 if info.position_style == "roberta" else 0
-    max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - offset)
+    max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - info.position_offset)
     text_encoder = TextEncoder(work_dir / "tokenizer" / info.file, info, max_length)
     predictor = TaskPredictor(spec.task, spec.labels, spec.task_config, text_encoder, run=None)
 

@@ -1,7 +1,8 @@
 """Per-task glue for training: read files, build label sets, batch targets, losses, dev scores.
 
 Each task is one small class with the same methods, so the fine-tuning recipe
-(:mod:`edge_time.tasks.train`) reads the same for all four tasks.
+(:mod:`edge_time.tasks.train`) reads the same for all four tasks. Only the training methods use
+torch, and import it when called: reading, decoding and scoring with a bundle need no torch.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from edge_time.runtime.decode import lemma_rule
 from edge_time.runtime.predict import TaskPredictor
@@ -32,6 +31,8 @@ def _by_frequency(counter: collections.Counter) -> list[str]:
 
 def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Mean over rows of KL(softmax(teacher / T) || softmax(student / T)) x T^2 (Hinton et al.)."""
+    import torch.nn.functional as F
+
     if student.numel() == 0:
         return student.sum() * 0.0
     t = F.log_softmax(teacher.detach() / temperature, dim=-1)
@@ -40,6 +41,8 @@ def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1
 
 
 def _word_rows(arrays, root_row: bool) -> torch.Tensor:
+    import torch
+
     mask = torch.from_numpy(arrays["word_mask"]).bool()
     if root_row:
         mask[:, 0] = False  # the artificial root has no tags and no head
@@ -123,6 +126,8 @@ class UDTask(Task):
         return predictor.word_batch([s.forms for s in batch])
 
     def targets(self, batch, arrays, labels) -> dict[str, torch.Tensor]:
+        import torch
+
         width = arrays["word_mask"].shape[1]
         index = {name: _index(values) for name, values in labels.items()}
         out = {name: torch.full((len(batch), width), IGNORE, dtype=torch.long)
@@ -148,6 +153,9 @@ class UDTask(Task):
 
     def loss(self, outputs, targets, label_smoothing: float) -> torch.Tensor:
         """``outputs`` of a forward with ``head_options(targets)``: label scores at the gold heads."""
+        import torch
+        import torch.nn.functional as F
+
         upos, xpos, feats, lemma, arc, at_gold = outputs
         total = 0.0
         for scores, name in ((upos, "upos"), (xpos, "xpos"), (feats, "feats"), (lemma, "lemma_rule")):
@@ -217,6 +225,8 @@ class NERTask(Task):
         return predictor.word_batch([s.words for s in batch])
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         index = _index(labels["tags"])
         out = torch.full(arrays["word_mask"].shape, IGNORE, dtype=torch.long)
         for b, sentence in enumerate(batch):
@@ -225,6 +235,8 @@ class NERTask(Task):
         return {"tags": out}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         return F.cross_entropy(outputs[0].flatten(0, 1), targets["tags"].flatten(), ignore_index=IGNORE)
 
     def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
@@ -263,10 +275,14 @@ class ClsTask(Task):
         return predictor.text_batch([e.text for e in batch])
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         index = _index(labels["labels"])
         return {"label": torch.tensor([index.get(e.label, IGNORE) for e in batch], dtype=torch.long)}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         return F.cross_entropy(outputs[0], targets["label"], ignore_index=IGNORE, label_smoothing=label_smoothing)
 
     def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
@@ -303,6 +319,8 @@ class QATask(Task):
         return arrays
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         starts, ends = [], []
         for b, example in enumerate(batch):
             text, begin = example.answers[0]
@@ -322,6 +340,8 @@ class QATask(Task):
         return {"start": torch.tensor(starts), "end": torch.tensor(ends)}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         start, end = outputs
         if bool((targets["start"] == IGNORE).all()):
             return start.sum() * 0.0

@@ -65,22 +65,9 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
     started = time.perf_counter()
     say = progress or (lambda message: None)
     target_impl = get_target(target)
-    if quantize not in target_impl.quantizations:
-        raise ExportError(f"target {target} does not support --quantize {quantize}; "
-                          f"it supports {', '.join(target_impl.quantizations)}")
-    if compat not in (None, "tflite-runtime"):
-        raise ExportError(f"--compat {compat} is unknown; the only compatibility form is tflite-runtime")
-    if compat and target != "tflite":
-        raise ExportError("--compat tflite-runtime applies to --target tflite only")
-    if compat and quantize.startswith("int8"):
-        # measured: int8-dynamic bundles that LiteRT runs at cosine 0.99999 came out at cosine 0.66
-        # in tflite-runtime 2.14, whose hybrid int8 kernels are far less accurate
-        raise ExportError("tflite-runtime's int8 kernels lose accuracy (cosine 0.66 vs LiteRT measured); "
-                          "use --quantize none or fp16 with --compat tflite-runtime, or run int8 with ai-edge-litert")
     options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
                             compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), graph_batch=graph_batch)
-    if graph_batch is not None and target != "executorch":
-        raise ExportError("--graph-batch applies to --target executorch only (tflite graphs are batch 1 already)")
+    target_impl.check_options(options)
     if quantize == "int8-static":
         if calibration is None:
             raise ExportError("--quantize int8-static needs --calibration FILE (text lines, ~100-500 in-domain)")

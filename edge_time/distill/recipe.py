@@ -108,7 +108,7 @@ class DistillConfig:
 
 # ---------------------------------------------------------------- 1. checks and folders
 
-def check_config(config: DistillConfig, teacher_dir: Path):
+def validate_config(config: DistillConfig, teacher_dir: Path):
     """Everything that can be checked from the teacher's config.json alone, before anything is written.
 
     Returns (config with the preset's budget filled in, student size, 'teacher'|'random', why, relations).
@@ -370,7 +370,7 @@ class Distiller:
         return loss
 
 
-def validate(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
+def validation_loss(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
     """Mean per-example relation loss over the validation chunks (sharded over processes)."""
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
@@ -396,7 +396,7 @@ def distill(config: DistillConfig) -> Path:
 
     # ---- 1. configuration, folders
     teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
-    config, size, init, init_why, relations = check_config(config, teacher_dir)
+    config, size, init, init_why, relations = validate_config(config, teacher_dir)
     check_corpus(list(config.corpus) + list(config.valid or []), config.encoding,
                  log=lambda message: print(message, file=sys.stderr))
     precision = resolve_precision(config.precision)
@@ -502,8 +502,8 @@ def distill(config: DistillConfig) -> Path:
 
         # ---- 4. train
         if start_step == 0 and len(valid):  # the untrained student's validation loss starts the curve
-            metrics.write({"step": 0, "valid_loss": validate(distiller, model, valid, pad_id, to_student, micro,
-                                                             accelerator)})
+            metrics.write({"step": 0, "valid_loss": validation_loss(distiller, model, valid, pad_id, to_student, micro,
+                                                                    accelerator)})
         for step in range(start_step, config.max_steps):
             step_loss = torch.zeros((), device=accelerator.device)
             for m in range(config.grad_accum):
@@ -536,7 +536,7 @@ def distill(config: DistillConfig) -> Path:
                 window_start = time.perf_counter()
             if done % config.save_every == 0 or done == config.max_steps:
                 pause = time.perf_counter()  # validation and saving do not count against throughput
-                valid_loss = validate(distiller, model, valid, pad_id, to_student, micro, accelerator) \
+                valid_loss = validation_loss(distiller, model, valid, pad_id, to_student, micro, accelerator) \
                     if len(valid) else None
                 improved = valid_loss is not None and (state["best_valid"] is None or valid_loss < state["best_valid"])
                 if improved:

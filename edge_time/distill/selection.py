@@ -91,7 +91,7 @@ def teacher_init_size(size: StudentSize, teacher_config, heads_given: bool) -> S
         raise SelectionError(f"--heads {size.heads} gives heads of size {size.hidden // size.heads}, but a "
                              f"teacher-initialised student keeps the teacher's head size {head_dim}: pass "
                              f"--heads {heads}, or --init random")
-    return StudentSize(hidden=size.hidden, layers=size.layers, heads=heads, ffn=size.ffn).check()
+    return StudentSize(hidden=size.hidden, layers=size.layers, heads=heads, ffn=size.ffn).validate()
 
 
 def pick_layers(teacher_layers: int, student_layers: int) -> list[int]:

@@ -113,7 +113,7 @@ class Target(ABC):
     def device_info(self) -> dict:
         return {}
 
-    def check(self, config: RunConfig) -> None:
+    def validate(self, config: RunConfig) -> None:
         """Refuse options this transport cannot honour, before anything runs."""
 
     def power_source(self, prefer: str) -> tuple[PowerSource | None, str]:

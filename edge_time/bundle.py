@@ -14,11 +14,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from edge_time.atomic import staged_folder
 from edge_time.errors import EdgeTimeError
 
 SCHEMA_VERSION = 1
@@ -27,6 +27,13 @@ TARGETS = ("executorch", "tflite", "onnx")
 QUANTIZATIONS = ("none", "fp16", "int8-dynamic", "int8-static")
 TASKS = ("encoder", "ud", "ner", "cls", "qa")
 DTYPES = ("int32", "int64", "float32", "float16", "bool")
+ROBERTA_POSITIONS = ("roberta", "xlm-roberta", "camembert")  # model types numbering positions from pad_id + 1
+
+
+def position_offset(model_type: str, pad_id: int) -> int:
+    """The first position id: RoBERTa-style models number positions from ``pad_id + 1``, BERT from 0.
+    The one place that knows it: tokenizers, exported encoders, students cut from teachers."""
+    return pad_id + 1 if model_type in ROBERTA_POSITIONS else 0
 
 
 class BundleError(EdgeTimeError):
@@ -66,6 +73,10 @@ class TokenizerInfo:
     unk_id: int | None = None
     # "roberta" positions start at pad_id + 1; "bert" positions start at 0.
     position_style: str = "bert"
+
+    @property
+    def position_offset(self) -> int:
+        return position_offset(self.position_style, self.pad_id)
 
 
 @dataclass
@@ -334,26 +345,15 @@ def staging_dir(final: str | os.PathLike, overwrite: bool = False, marker: str =
     final = Path(final)
     parent = final.parent if str(final.parent) else Path(".")
     check_replaceable(final, overwrite, marker)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_staging(final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=parent))
-        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
-        (tmp / INCOMPLETE_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
-    except OSError as exc:
-        raise BundleError(f"cannot write to {parent} ({exc.strerror}); choose a writable --out") from exc
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            clean_stale_staging(final)
+            tmp = stack.enter_context(staged_folder(final, prefix=f".{final.name}.{os.getpid()}."))
+            (tmp / INCOMPLETE_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+        except OSError as exc:
+            raise BundleError(f"cannot write to {parent} ({exc.strerror}); choose a writable --out") from exc
         yield tmp
-        if final.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
-            os.replace(final, backup / "old")
-            os.replace(tmp, final)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     # Only now, in place: a kill before this line leaves a folder that readers refuse and --overwrite replaces.
     (final / INCOMPLETE_NAME).unlink()
 

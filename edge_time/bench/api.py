@@ -26,10 +26,10 @@ from typing import Iterator
 
 from edge_time import __version__
 from edge_time.bench.measure import EnergyProbe, Timing, length_order, run_pass
-from edge_time.bench.models import (PRIMARY_METRIC, UNIT, EdgeTimeSystem, ModelInfo, System, inspect_model,
-                                    read_task_data, task_metrics)
+from edge_time.bench.models import EdgeTimeSystem, ModelInfo, System, inspect_model, read_task_data
 from edge_time.bench.plot import PlotRecord
 from edge_time.errors import EdgeTimeError
+from edge_time.tasks.data import get_task
 
 
 @dataclass
@@ -184,18 +184,16 @@ def bench(config: BenchConfig) -> BenchResult:
     from threadpoolctl import threadpool_limits
 
     from edge_time.bench.report import write_outputs
-    from edge_time.tasks.data import get_task
-
     config.validate()
     infos = [inspect_model(path) for path in config.models]
     task = _one_task(infos, config.spacy)
-    metric = config.metric or PRIMARY_METRIC[task]
-    if metric not in task_metrics(task):
-        raise EdgeTimeError(f"--metric {metric}: {task} scores are {', '.join(task_metrics(task))}")
-    examples = read_task_data(config.task_data, task, infos)
     reader = get_task(task)
+    metric = config.metric or reader.bench_metric
+    if metric not in reader.score_names:
+        raise EdgeTimeError(f"--metric {metric}: {task} scores are {', '.join(reader.score_names)}")
+    examples = read_task_data(config.task_data, task, infos)
     lengths = [len(reader.words(e)) for e in examples]
-    units = sum(lengths) if UNIT[task] == "words" else len(examples)
+    units = sum(lengths) if reader.unit == "words" else len(examples)
     order = length_order(lengths)
     probe = EnergyProbe.find(config.power)
     batch_sizes = tuple(sorted(set(config.batch_sizes)))
@@ -263,7 +261,7 @@ def bench(config: BenchConfig) -> BenchResult:
     if not any(row.energy["available"] for row in rows):
         energy_note = probe.reason if probe.source is None else "; ".join(
             f"{row.name}: {row.energy.get('reason')}" for row in rows)
-    result = BenchResult(config=config, task=task, metric=metric, unit=UNIT[task],
+    result = BenchResult(config=config, task=task, metric=metric, unit=reader.unit,
                          data={"path": str(config.task_data), "examples": len(examples), "words": sum(lengths)},
                          rows=rows, energy_note=energy_note, machine=machine, created_at=created_at)
     write_outputs(result, Path(config.out))

@@ -17,24 +17,7 @@ from typing import Any
 from edge_time.bundle import MANIFEST_NAME, read_manifest
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import TASK_CONFIG_NAME, weights_sha256
-
-# the primary metric per task (plots, --metric default) and the extra columns the table shows
-PRIMARY_METRIC = {"ud": "LAS", "ner": "f1", "cls": "accuracy", "qa": "f1"}
-SHOWN_METRICS = {"ud": ("LAS", "UPOS")}
-DATA_FORMAT = {"ud": "CoNLL-U (.conllu)", "ner": "CoNLL BIO (.conll, 2 or 4 columns)",
-               "cls": "JSONL {\"text\", \"label\"} (.jsonl)", "qa": "SQuAD v1.1 JSON (.json)"}
-# throughput unit: words where examples are word sequences, examples where words make no sense
-UNIT = {"ud": "words", "ner": "words", "cls": "examples", "qa": "examples"}
-
-
-def task_metrics(task: str) -> tuple[str, ...]:
-    """The score names the task's scorer reports (what ``--metric`` may pick)."""
-    from edge_time.tasks.data import get_task
-    from edge_time.tasks.metrics import UD_METRICS
-
-    return {"ud": (*UD_METRICS, get_task("ud").main_metric), "ner": ("precision", "recall", "f1"),
-            "cls": ("accuracy", "macro_f1"), "qa": ("exact_match", "f1")}[task]
-
+from edge_time.tasks.data import get_task
 
 @dataclass
 class System:
@@ -143,20 +126,14 @@ class EdgeTimeSystem(System):
                               f"as several graph calls")
 
     def predict(self, batch: list) -> list:
-        from edge_time.tasks.data import get_task
-
         return get_task(self.task).predict(self.predictor, batch)
 
     def score(self, examples: list, predictions: list) -> dict[str, float | None]:
-        from edge_time.tasks.data import get_task
-
         return get_task(self.task).score(examples, predictions)
 
 
 def read_task_data(path: str | Path, task: str, models: list[ModelInfo]) -> list:
     """The labelled evaluation examples, read by the task's reader; format mistakes become one line."""
-    from edge_time.tasks.data import get_task
-
     path = Path(path)
     reader = get_task(task)
     try:
@@ -164,7 +141,7 @@ def read_task_data(path: str | Path, task: str, models: list[ModelInfo]) -> list
         for info in models:
             reader.check_eval(path, examples, info.labels)
     except EdgeTimeError as exc:
-        raise EdgeTimeError(f"--task-data {path}: these are {task!r} models, which need {DATA_FORMAT[task]} data: "
+        raise EdgeTimeError(f"--task-data {path}: these are {task!r} models, which need {reader.data_format} data: "
                             f"{exc}") from exc
     if task == "ud" and not any(w.head is not None for s in examples for w in s.words):
         raise EdgeTimeError(f"--task-data {path} has no gold HEAD/DEPREL annotation; bench needs a labelled "

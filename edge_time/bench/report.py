@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_time.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edge_time.bench.plot import render_pareto
+from edge_time.tasks.data import get_task
 
 FILES = {"markdown": "bench.md", "csv": "bench.csv", "json": "bench.json", "plot": "bench.png"}
 
@@ -38,15 +39,20 @@ def _item(result) -> str:
     return "sentence" if result.unit == "words" else "example"
 
 
+def _shown(result) -> list[str]:
+    """The scores the table shows: the bench metric, then the task's further bench columns."""
+    return [result.metric] + [m for m in get_task(result.task).bench_columns if m != result.metric]
+
+
 def columns(result) -> list[str]:
     """Headers of the summary table (terminal and Markdown)."""
-    shown = [result.metric] + [m for m in ("UPOS",) if result.task == "ud" and m != result.metric]
+    shown = _shown(result)
     return ["model", "kind", *shown, f"ms/{_item(result)} @1", f"{result.unit}/s", "batch", f"mJ/{result.unit[:-1]}",
             "MB", "params"]
 
 
 def summary_cells(result, row) -> list[str]:
-    shown = [result.metric] + [m for m in ("UPOS",) if result.task == "ud" and m != result.metric]
+    shown = _shown(result)
     return [row.name, row.kind, *[number(row.scores.get(m)) for m in shown],
             number(row.latency_ms["p50"]) if row.latency_ms else "n/a", number(row.throughput_best),
             str(row.best_batch), number(row.energy_mj, 3), number(row.size_mb, 1), count(row.parameters)]

@@ -9,10 +9,11 @@ import click
 
 from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
+from edge_time.runtime.tasks import TASK_GRAPHS
 
 
 @click.command("finetune")
-@click.option("--task", type=click.Choice(["ud", "ner", "cls", "qa"]), required=True,
+@click.option("--task", type=click.Choice(list(TASK_GRAPHS)), required=True,
               help="ud: CoNLL-U tags, lemmas, trees; ner: CoNLL BIO; cls: JSONL {text,label}; qa: SQuAD JSON.")
 @click.option("--model", required=True, help="Encoder: HF folder (a distilled student or a teacher) or hub id.")
 @click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Training file.")

@@ -15,15 +15,13 @@ leaves a complete checkpoint behind. Weights and RNG states are safetensors; ``o
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from edge_time.atomic import write_json_atomic
+from edge_time.atomic import staged_folder, write_json_atomic
 
 POINTER = "latest.json"
 
@@ -35,20 +33,6 @@ def read_pointer(folder: Path) -> dict:
 
 def student_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-
-def _write_folder(folder: Path, name: str, write) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder))
-    tmp.chmod(0o755)  # mkdtemp makes 0700 folders
-    try:
-        write(tmp)
-        final = folder / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_rng(folder: Path, rank: int) -> None:
@@ -84,7 +68,8 @@ def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state:
                 shutil.move(str(rng), tmp / rng.name)
             write_json_atomic(tmp / "state.json", {"step": step, **state})
 
-        _write_folder(folder, name, write_step)
+        with staged_folder(folder / name, prefix=f".{name}.") as tmp:
+            write_step(tmp)
         shutil.rmtree(staging, ignore_errors=True)
         pointer = read_pointer(folder)
         if best_weights is not None:
@@ -94,7 +79,8 @@ def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state:
                 save_file(best_weights, str(tmp / "model.safetensors"))
                 write_json_atomic(tmp / "state.json", {"step": state["best_step"], "valid_loss": state["best_valid"]})
 
-            _write_folder(folder, best_name, write_best)
+            with staged_folder(folder / best_name, prefix=f".{best_name}.") as tmp:
+                write_best(tmp)
             pointer["best"] = best_name
         pointer["last"] = name
         write_json_atomic(folder / POINTER, pointer)

@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_time.atomic import write_json_atomic, write_text_atomic
+from edge_time.atomic import staging_folder, write_json_atomic, write_text_atomic
+from edge_time.bundle import position_offset
 from edge_time.compute import resolve_precision
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
@@ -108,7 +108,7 @@ class DistillConfig:
 
 # ---------------------------------------------------------------- 1. checks and folders
 
-def check_config(config: DistillConfig, teacher_dir: Path):
+def validate_config(config: DistillConfig, teacher_dir: Path):
     """Everything that can be checked from the teacher's config.json alone, before anything is written.
 
     Returns (config with the preset's budget filled in, student size, 'teacher'|'random', why, relations).
@@ -370,7 +370,7 @@ class Distiller:
         return loss
 
 
-def validate(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
+def validation_loss(distiller: Distiller, model, valid, pad_id: int, to_student, micro: int, accelerator) -> float:
     """Mean per-example relation loss over the validation chunks (sharded over processes)."""
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
@@ -396,7 +396,7 @@ def distill(config: DistillConfig) -> Path:
 
     # ---- 1. configuration, folders
     teacher_dir = resolve_model_dir(config.teacher, config.trust_remote_code)
-    config, size, init, init_why, relations = check_config(config, teacher_dir)
+    config, size, init, init_why, relations = validate_config(config, teacher_dir)
     check_corpus(list(config.corpus) + list(config.valid or []), config.encoding,
                  log=lambda message: print(message, file=sys.stderr))
     precision = resolve_precision(config.precision)
@@ -436,9 +436,8 @@ def distill(config: DistillConfig) -> Path:
         teacher, teacher_layer = load_teacher(teacher_dir, config.teacher_layer,
                                               torch.bfloat16 if torch.cuda.is_available() else torch.float32,
                                               config.trust_remote_code)
-        teacher_positions = int(getattr(teacher.config, "max_position_embeddings", config.max_length))
-        if teacher.config.model_type in ("roberta", "xlm-roberta", "camembert"):
-            teacher_positions -= teacher_pad + 1  # RoBERTa numbers positions from pad_id + 1
+        teacher_positions = (int(getattr(teacher.config, "max_position_embeddings", config.max_length))
+                             - position_offset(teacher.config.model_type, teacher_pad))
         if config.max_length > teacher_positions and teacher.config.model_type != "deberta-v2":
             raise DistillError(f"--max-length {config.max_length} exceeds the teacher's {teacher_positions} positions; "
                                f"lower it")
@@ -503,8 +502,8 @@ def distill(config: DistillConfig) -> Path:
 
         # ---- 4. train
         if start_step == 0 and len(valid):  # the untrained student's validation loss starts the curve
-            metrics.write({"step": 0, "valid_loss": validate(distiller, model, valid, pad_id, to_student, micro,
-                                                             accelerator)})
+            metrics.write({"step": 0, "valid_loss": validation_loss(distiller, model, valid, pad_id, to_student, micro,
+                                                                    accelerator)})
         for step in range(start_step, config.max_steps):
             step_loss = torch.zeros((), device=accelerator.device)
             for m in range(config.grad_accum):
@@ -537,7 +536,7 @@ def distill(config: DistillConfig) -> Path:
                 window_start = time.perf_counter()
             if done % config.save_every == 0 or done == config.max_steps:
                 pause = time.perf_counter()  # validation and saving do not count against throughput
-                valid_loss = validate(distiller, model, valid, pad_id, to_student, micro, accelerator) \
+                valid_loss = validation_loss(distiller, model, valid, pad_id, to_student, micro, accelerator) \
                     if len(valid) else None
                 improved = valid_loss is not None and (state["best_valid"] is None or valid_loss < state["best_valid"])
                 if improved:
@@ -589,7 +588,7 @@ def choose_selection(config: DistillConfig, out: Path, teacher, chunks, pad_id: 
 
 def write_model_folder(out: Path, student, tokenizer_dir: Path, state: dict) -> None:
     """save_pretrained + tokenizer files into ``out``, staged in a temp folder; config.json lands last."""
-    tmp = Path(tempfile.mkdtemp(prefix=".model.", suffix=".tmp", dir=out))
+    tmp = staging_folder(out, prefix=".model.")
     try:
         for param in student.parameters():
             param.requires_grad_(True)

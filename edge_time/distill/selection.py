@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge_time.bundle import position_offset
 from edge_time.distill.student import StudentSize
 from edge_time.distill.teachers import attention_layers, base_model
 from edge_time.errors import EdgeTimeError
 
 TEACHER_INIT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
-ROBERTA_POSITIONS = ("roberta", "xlm-roberta", "camembert")
 CRITERION = "activation magnitude on the corpus sample (hidden: mean |h|; heads: RMS contribution; FFN: mean |a| x |W_out|)"
 
 
@@ -91,7 +91,7 @@ def teacher_init_size(size: StudentSize, teacher_config, heads_given: bool) -> S
         raise SelectionError(f"--heads {size.heads} gives heads of size {size.hidden // size.heads}, but a "
                              f"teacher-initialised student keeps the teacher's head size {head_dim}: pass "
                              f"--heads {heads}, or --init random")
-    return StudentSize(hidden=size.hidden, layers=size.layers, heads=heads, ffn=size.ffn).check()
+    return StudentSize(hidden=size.hidden, layers=size.layers, heads=heads, ffn=size.ffn).validate()
 
 
 def pick_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -173,7 +173,7 @@ def student_state_dict(teacher: nn.Module, selection: Selection, kept_vocab: np.
     teacher_state = {k: v.detach().float() for k, v in model.state_dict().items()}
     h = torch.tensor(selection.hidden)
     pad = config.pad_token_id if config.pad_token_id is not None else 1
-    offset = pad + 1 if config.model_type in ROBERTA_POSITIONS else 0
+    offset = position_offset(config.model_type, pad)
     types = teacher_state["embeddings.token_type_embeddings.weight"]
     state = {
         "embeddings.word_embeddings.weight": teacher_state["embeddings.word_embeddings.weight"][

@@ -24,7 +24,7 @@ class StudentSize:
     heads: int
     ffn: int  # intermediate size; 4 x hidden in every preset, as in TiME
 
-    def check(self) -> "StudentSize":
+    def validate(self) -> "StudentSize":
         if min(self.hidden, self.layers, self.heads, self.ffn) < 1:
             raise StudentSizeError(f"student size {self} has a non-positive dimension")
         if self.hidden % self.heads:
@@ -61,7 +61,7 @@ def resolve_size(name: str | None, hidden: int | None = None, layers: int | None
         layers=layers or base.layers,
         heads=heads or base.heads,
         ffn=ffn or (base.ffn if base and hidden == base.hidden else 4 * hidden),
-    ).check()
+    ).validate()
 
 
 def build_student(size: StudentSize, vocab_size: int, pad_token_id: int, max_positions: int, seed: int,

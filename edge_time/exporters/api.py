@@ -22,10 +22,22 @@ from edge_time.compute import cpu_description
 from edge_time.exporters.base import ExportError, ExportOptions, ParityThresholds
 from edge_time.exporters.parity import format_report, run_parity
 from edge_time.exporters.registry import get_target
-from edge_time.modeling.spec import load_export_spec
+from edge_time.modeling.spec import TASK_CONFIG_NAME, ExportSpec, encoder_spec, resolve_model_dir
 from edge_time.textfiles import read_lines
 
 PARITY_REPORT_NAME = "parity.json"
+
+
+def load_export_spec(model: str | Path, work_dir: Path, max_length: int = 512, explicit_positions: bool = False,
+                     trust_remote_code: bool = False) -> ExportSpec:
+    """The ExportSpec of a model folder / hub id: a task model when edge_time_task.json is present, else
+    the plain encoder. Decided here, so that modeling needs no task code."""
+    model_dir = resolve_model_dir(model, trust_remote_code)
+    if (model_dir / TASK_CONFIG_NAME).is_file():
+        from edge_time.tasks.export import task_export_spec
+
+        return task_export_spec(model_dir, work_dir, max_length=max_length, explicit_positions=explicit_positions)
+    return encoder_spec(model_dir, work_dir, max_length, explicit_positions, trust_remote_code)
 
 
 @dataclass
@@ -53,22 +65,9 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
     started = time.perf_counter()
     say = progress or (lambda message: None)
     target_impl = get_target(target)
-    if quantize not in target_impl.quantizations:
-        raise ExportError(f"target {target} does not support --quantize {quantize}; "
-                          f"it supports {', '.join(target_impl.quantizations)}")
-    if compat not in (None, "tflite-runtime"):
-        raise ExportError(f"--compat {compat} is unknown; the only compatibility form is tflite-runtime")
-    if compat and target != "tflite":
-        raise ExportError("--compat tflite-runtime applies to --target tflite only")
-    if compat and quantize.startswith("int8"):
-        # measured: int8-dynamic bundles that LiteRT runs at cosine 0.99999 came out at cosine 0.66
-        # in tflite-runtime 2.14, whose hybrid int8 kernels are far less accurate
-        raise ExportError("tflite-runtime's int8 kernels lose accuracy (cosine 0.66 vs LiteRT measured); "
-                          "use --quantize none or fp16 with --compat tflite-runtime, or run int8 with ai-edge-litert")
     options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
                             compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), graph_batch=graph_batch)
-    if graph_batch is not None and target != "executorch":
-        raise ExportError("--graph-batch applies to --target executorch only (tflite graphs are batch 1 already)")
+    target_impl.check_options(options)
     if quantize == "int8-static":
         if calibration is None:
             raise ExportError("--quantize int8-static needs --calibration FILE (text lines, ~100-500 in-domain)")

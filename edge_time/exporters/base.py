@@ -1,4 +1,4 @@
-"""Types shared by the export targets: options, the target interface, and export errors."""
+"""Types shared by the export targets: options, the :class:`ExportTarget` interface, and export errors."""
 
 from __future__ import annotations
 
@@ -67,17 +67,47 @@ class ExportOptions:
     graph_batch: int | None = None  # executorch: None = dynamic batch; 1 = batch-1 graph (faster per row)
 
 
-class Target:
-    """One export target. Subclasses write graph files into the staging folder."""
+# --compat forms -> the one target that writes each
+COMPAT_FORMS = {"tflite-runtime": "tflite"}
+
+
+class ExportTarget:
+    """One export target: everything edge-time knows about it, in one class.
+
+    ``name`` is the manifest's ``target`` (the schemas enumerate it) and the key of the runtime's
+    runner (:data:`edge_time.runtime.backends.RUNNERS`); the class refuses options it cannot take
+    (:meth:`check_options`), names its graph files (:meth:`graph_name`) and writes them
+    (:meth:`export`). Subclasses are listed in :mod:`edge_time.exporters.registry`.
+    """
 
     name: ClassVar[str]
-    quantizations: ClassVar[tuple[str, ...]]
+    quantizations: ClassVar[tuple[str, ...]] = ("none", "fp16", "int8-dynamic", "int8-static")
     dynamic_shapes: ClassVar[bool]
     input_dtype: ClassVar[str] = "int64"
     runtime_hint: ClassVar[str]
+    suffix: ClassVar[str]  # of its graph files
+    graph_batch_option: ClassVar[bool] = False  # whether --graph-batch applies
+
+    def graph_name(self, seq_len: int | None = None) -> str:
+        """``model.SUFFIX``, or ``model.seqN.SUFFIX`` for a fixed-shape bucket."""
+        return f"model.seq{seq_len}{self.suffix}" if seq_len is not None else f"model{self.suffix}"
+
+    def check_options(self, options: ExportOptions) -> None:
+        """Refuse, before any work, options this target cannot take; the message names the fix."""
+        if options.quantize not in self.quantizations:
+            raise ExportError(f"target {self.name} does not support --quantize {options.quantize}; "
+                              f"it supports {', '.join(self.quantizations)}")
+        if options.compat not in (None, *COMPAT_FORMS):
+            raise ExportError(f"--compat {options.compat} is unknown; the only compatibility form is "
+                              f"{', '.join(COMPAT_FORMS)}")
+        if options.compat and COMPAT_FORMS[options.compat] != self.name:
+            raise ExportError(f"--compat {options.compat} applies to --target {COMPAT_FORMS[options.compat]} only")
+        if options.graph_batch is not None and not self.graph_batch_option:
+            raise ExportError("--graph-batch applies to --target executorch only (tflite graphs are batch 1 already)")
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
+        """Write the graph file(s) into ``stage``; return them as the manifest lists them."""
         raise NotImplementedError
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edge_time.bundle import GraphFile
-from edge_time.exporters.base import ExportError, ExportOptions, Target, dynamic_shapes_for, trace_example
+from edge_time.exporters.base import ExportError, ExportOptions, ExportTarget, dynamic_shapes_for, trace_example
 from edge_time.modeling.encoder import RowMean, RowMeanLayerNorm, xnnpack_form
 from edge_time.modeling.spec import ExportSpec
 
@@ -115,17 +115,21 @@ def lower(program: torch.export.ExportedProgram):
     return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
 
 
-class ExecutorchTarget(Target):
+class ExecutorchTarget(ExportTarget):
     name = "executorch"
-    quantizations = ("none", "fp16", "int8-dynamic", "int8-static")
     dynamic_shapes = True
     runtime_hint = "ExecuTorch runtime (XNNPACK)"
+    suffix = ".pte"
+    graph_batch_option = True
 
-    def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
-               progress: Callable[[str], None]) -> list[GraphFile]:
+    def check_options(self, options: ExportOptions) -> None:
+        super().check_options(options)
         if options.graph_batch not in (None, 1):
             raise ExportError(f"--graph-batch {options.graph_batch}: ExecuTorch graphs have a dynamic batch "
                               f"or batch 1; leave it out or pass 1")
+
+    def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
+               progress: Callable[[str], None]) -> list[GraphFile]:
         batch_one = options.graph_batch == 1
         example = trace_example(spec, batch=1 if batch_one else 2)
         dynamic = dynamic_shapes_for(spec, fixed=("batch",) if batch_one else ())
@@ -142,8 +146,8 @@ class ExecutorchTarget(Target):
             raise
         except Exception as exc:
             raise ExportError(f"ExecuTorch export failed: {str(exc).splitlines()[0]}") from exc
-        (stage / "model.pte").write_bytes(lowered.buffer)
-        return [GraphFile(file="model.pte", batch=1 if batch_one else None)]
+        (stage / self.graph_name()).write_bytes(lowered.buffer)
+        return [GraphFile(file=self.graph_name(), batch=1 if batch_one else None)]
 
     def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress) -> nn.Module:
         """The module that gets exported: XNNPACK form, then fp16 or int8 as asked."""

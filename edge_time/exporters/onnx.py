@@ -11,7 +11,7 @@ from typing import Callable
 
 
 from edge_time.bundle import GraphFile
-from edge_time.exporters.base import ExportError, ExportOptions, Target, dynamic_shapes_for, trace_example
+from edge_time.exporters.base import ExportError, ExportOptions, ExportTarget, dynamic_shapes_for, trace_example
 from edge_time.modeling.spec import ExportSpec
 
 
@@ -72,11 +72,11 @@ class _Calibration:
         self.position = 0
 
 
-class OnnxTarget(Target):
+class OnnxTarget(ExportTarget):
     name = "onnx"
-    quantizations = ("none", "fp16", "int8-dynamic", "int8-static")
     dynamic_shapes = True
     runtime_hint = "onnxruntime"
+    suffix = ".onnx"
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
@@ -103,7 +103,7 @@ class OnnxTarget(Target):
             so.optimized_model_filepath = str(optimized)
             ort.InferenceSession(str(raw), so, providers=["CPUExecutionProvider"])
 
-            final = stage / "model.onnx"
+            final = stage / self.graph_name()
             if options.quantize == "none":
                 onnx.save(onnx.load(str(optimized)), str(final))
             elif options.quantize == "fp16":
@@ -138,5 +138,5 @@ class OnnxTarget(Target):
                                     calibrate_method=CalibrationMethod.MinMax,
                                     op_types_to_quantize=["MatMul", "Gemm"],
                                     nodes_to_exclude=_matmuls_kept_float(pre, ffn_outputs=False))
-        return [GraphFile(file="model.onnx")]
+        return [GraphFile(file=self.graph_name())]
 

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from edge_time.bundle import GraphFile
-from edge_time.exporters.base import ExportError, ExportOptions, Target
+from edge_time.exporters.base import ExportError, ExportOptions, ExportTarget
 from edge_time.modeling.spec import ExportSpec
 
 GRAPH_BATCH = 1
@@ -53,12 +53,21 @@ def _recipe_quantizer(path: Path, quantize: str):
     return q
 
 
-class TfliteTarget(Target):
+class TfliteTarget(ExportTarget):
     name = "tflite"
-    quantizations = ("none", "fp16", "int8-dynamic", "int8-static")
     dynamic_shapes = False
     input_dtype = "int32"
     runtime_hint = "LiteRT interpreter (ai-edge-litert)"
+    suffix = ".tflite"
+
+    def check_options(self, options: ExportOptions) -> None:
+        super().check_options(options)
+        if options.compat and options.quantize.startswith("int8"):
+            # measured: int8-dynamic bundles that LiteRT runs at cosine 0.99999 came out at cosine 0.66
+            # in tflite-runtime 2.14, whose hybrid int8 kernels are far less accurate
+            raise ExportError("tflite-runtime's int8 kernels lose accuracy (cosine 0.66 vs LiteRT measured); "
+                              "use --quantize none or fp16 with --compat tflite-runtime, or run int8 with "
+                              "ai-edge-litert")
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
@@ -66,7 +75,7 @@ class TfliteTarget(Target):
 
         graphs = []
         for seq_len in options.seq_buckets:
-            name = f"model.seq{seq_len}.tflite"
+            name = self.graph_name(seq_len)
             progress(f"litert-torch conversion, batch {GRAPH_BATCH} x seq {seq_len}")
             example = spec.example([min(options.parity_texts, key=len)], seq_len)  # shapes matter, not words
             float_path = stage / (name + ".float") if options.quantize != "none" else stage / name

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge_time.bundle import position_offset
+
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra", "camembert")
 MASK_VALUE = -1.0e4  # exp() underflows to 0 in fp32 and fp16; finite, so quantizers stay sane
 
@@ -223,9 +225,7 @@ class EdgeEncoder(nn.Module):
         self.register_buffer("token_type_row", type_row, persistent=False)
         self.embed_norm = LayerNorm(emb.LayerNorm) if decompose_norm else emb.LayerNorm
         self.embeddings_project = getattr(base, "embeddings_project", None)  # ELECTRA small
-        # RoBERTa-style models number positions from padding_idx + 1.
-        roberta_like = cfg.model_type in ("roberta", "xlm-roberta", "camembert")
-        self.position_offset = (cfg.pad_token_id + 1) if roberta_like else 0
+        self.position_offset = position_offset(cfg.model_type, cfg.pad_token_id)
         self.layers = nn.ModuleList(
             EdgeLayer(layer, cfg.num_attention_heads, cfg.hidden_act, decompose_norm) for layer in base.encoder.layer
         )

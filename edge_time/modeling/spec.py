@@ -1,9 +1,11 @@
 """ExportSpec: what an exporter needs to know about a model, whatever produced it.
 
-A plain encoder folder and a fine-tuned task model (``edge_time_task.json`` inside) both become
-an ExportSpec: a torch module whose forward takes the named inputs in order and returns a tuple
-of the named outputs, the axis bounds, the tokenizer, labels and task config for the bundle,
-and ``make_inputs`` that turns texts into those inputs (for parity and int8 calibration).
+A plain encoder folder (:func:`encoder_spec`, here) and a fine-tuned task model
+(``edge_time.tasks.export``) both become an ExportSpec; ``edge_time.exporters`` picks which, so
+modeling imports neither tasks nor exporters. An ExportSpec holds a torch module whose forward
+takes the named inputs in order and returns a tuple of the named outputs, the axis bounds, the
+tokenizer, labels and task config for the bundle, and ``make_inputs`` that turns texts into
+those inputs (for parity and int8 calibration).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from edge_time.bundle import TensorSpec, TokenizerInfo
+from edge_time.bundle import ROBERTA_POSITIONS, TensorSpec, TokenizerInfo
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.encoder import EdgeEncoder, supports
 from edge_time.runtime.tokenize import Encoded, TextEncoder, describe_tokenizer
@@ -151,7 +153,7 @@ def load_tokenizer_files(model_dir: Path, out_dir: Path, trust_remote_code: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     tok.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
     config = json.loads((model_dir / "config.json").read_text())
-    style = "roberta" if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else "bert"
+    style = "roberta" if config.get("model_type") in ROBERTA_POSITIONS else "bert"
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     return describe_tokenizer(out_dir / "tokenizer.json", pad, tok.cls_token_id, tok.sep_token_id,
                               tok.unk_token_id, style)
@@ -187,7 +189,7 @@ def encoder_spec(model_dir: Path, work_dir: Path, max_length: int = 512, explici
     encoder = EdgeEncoder(hf, explicit_positions=explicit_positions) if edge_form else hf
     info = load_tokenizer_files(model_dir, work_dir / "tokenizer", trust_remote_code)
     max_length = min(max_length, int(getattr(hf.config, "max_position_embeddings", max_length))
-                     - (info.pad_id + 1 if info.position_style == "roberta" else 0))
+                     - info.position_offset)
     names = ["input_ids", "attention_mask"] + (["position_ids"] if explicit_positions else [])
     axes = {"batch": [1, 64], "seq": [2, max_length]}
     spec = ExportSpec(
@@ -207,14 +209,3 @@ def encoder_spec(model_dir: Path, work_dir: Path, max_length: int = 512, explici
     spec.make_inputs = encoder_make_inputs(spec.text_encoder(), names)
     return spec
 
-
-def load_export_spec(model: str | Path, work_dir: Path, max_length: int = 512, explicit_positions: bool = False,
-                     trust_remote_code: bool = False) -> ExportSpec:
-    """The ExportSpec of a model folder / hub id: task model when edge_time_task.json is present."""
-    model_dir = resolve_model_dir(model, trust_remote_code)
-    if (model_dir / TASK_CONFIG_NAME).is_file():
-        from edge_time.tasks.export import task_export_spec
-
-        return task_export_spec(model_dir, work_dir, max_length=max_length,
-                                explicit_positions=explicit_positions)
-    return encoder_spec(model_dir, work_dir, max_length, explicit_positions, trust_remote_code)

@@ -220,13 +220,13 @@ class AdbTarget(Target):
         for local, rel in files:
             self.push_file(local, posixpath.join(remote, rel))
 
-    def check(self, config: RunConfig) -> None:
+    def validate(self, config: RunConfig) -> None:
         if config.pin_cores:
             raise ProfileError("--pin-cores is not available over adb: the shell user cannot pin an app's threads "
                                "without root; leave it out (Android schedules the app on big cores in the foreground)")
 
     def run_benchmark(self, bundle: Path, config: RunConfig, raw_dir: Path) -> dict:
-        self.check(config)
+        self.validate(config)
         name = bundle.resolve().name
         remote_bundle = f"{DEVICE_ROOT}/bundles/{name}"
         result = f"{RESULTS_DIR}/{name}-{int(time.time() * 1000)}.json"

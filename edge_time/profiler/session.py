@@ -232,7 +232,7 @@ def profile(bundles: list[Path], target: Target, config: RunConfig, out_dir: Pat
     from edge_time.profiler.report import write_report
 
     config.validate()
-    target.check(config)
+    target.validate(config)
     bundles = [Path(b) for b in bundles]
     for bundle in bundles:
         read_manifest(bundle, verify=True)  # fail before touching the device

@@ -116,7 +116,7 @@ class Target(ABC):
     def device_info(self) -> dict:
         return {}
 
-    def check(self, config: RunConfig) -> None:
+    def validate(self, config: RunConfig) -> None:
         """Refuse options this transport cannot honour, before anything runs."""
 
     def power_source(self, prefer: str) -> tuple[PowerSource | None, str]:
@@ -192,8 +192,8 @@ def raw_path(raw_dir: Path, name: str) -> Path:
     return path
 
 
-DEVICE_SIDE_FILES = ("__init__.py", "bundle.py", "manifest.schema.json", "errors.py", "runtime/__init__.py",
-                     "runtime/backends.py", "runtime/tokenize.py")
+DEVICE_SIDE_FILES = ("__init__.py", "atomic.py", "bundle.py", "manifest.schema.json", "errors.py",
+                     "runtime/__init__.py", "runtime/backends.py", "runtime/tokenize.py")
 
 
 def device_side_files() -> list[tuple[Path, str]]:

@@ -90,7 +90,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
-def check(config: QuickstartConfig) -> tuple[str, ...]:
+def validate(config: QuickstartConfig) -> tuple[str, ...]:
     """Refuse settings the steps' own configs cannot take up front; returns the targets."""
     targets = tuple(dict.fromkeys(t.strip() for t in config.targets if t.strip()))
     unknown = [t for t in targets if t not in TARGETS]
@@ -132,14 +132,14 @@ def quickstart(config: QuickstartConfig, say: Callable[[str], None] = lambda mes
     command that reruns it alone. Raises QuickstartError (or the failing step's EdgeTimeError).
     """
     from edge_time.distill import DistillConfig, distill
-    from edge_time.distill.recipe import check_config
+    from edge_time.distill.recipe import validate_config
     from edge_time.exporters import export_model
     from edge_time.modeling.builtin import default_model_dir
     from edge_time.profiler import RunConfig, open_target, profile
     from edge_time.quickstart.corpus import builtin_documents, write_corpus
 
     # ---- every setting checked by the steps' own configs before anything is written
-    targets = check(config)
+    targets = validate(config)
     out = Path(config.out)
     teacher = default_model_dir()
     documents = builtin_documents()
@@ -148,7 +148,7 @@ def quickstart(config: QuickstartConfig, say: Callable[[str], None] = lambda mes
     distill_config = DistillConfig(teacher=str(teacher), corpus=[str(corpus)], out=str(student), size=config.size,
                                    max_length=config.max_length, batch_size=config.batch_size,
                                    max_steps=config.steps, save_every=save_every, progress=config.progress)
-    check_config(distill_config, teacher)
+    validate_config(distill_config, teacher)
     run_config = RunConfig(seq_len=config.max_length, runs=config.runs)
     run_config.validate()
     prepare_out(out, config.overwrite)

@@ -110,4 +110,5 @@ class ExecutorchRunner:
         return [t.numpy().copy() for t in self.method.execute(tensors)]
 
 
-RUNNERS: dict[str, type] = {"onnx": OnnxRunner, "tflite": TfliteRunner, "executorch": ExecutorchRunner}
+# one runner per name of bundle.TARGETS (tests/exporters/test_registry.py holds them to one list)
+RUNNERS: dict[str, type] = {"executorch": ExecutorchRunner, "tflite": TfliteRunner, "onnx": OnnxRunner}

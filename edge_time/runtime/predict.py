@@ -23,10 +23,9 @@ import numpy as np
 
 from edge_time.errors import EdgeTimeError
 from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, lemma_rule_min_length
+from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import Encoded, TextEncoder
 
-WORD_TASKS = ("ud", "ner")
-UD_OUTPUTS = ("upos", "xpos", "feats", "lemma_rule", "arc", "deprel")
 logger = logging.getLogger(__name__)  # the CLI prints edge_time warnings as "warning: ..." lines
 
 
@@ -186,9 +185,9 @@ class TaskPredictor:
     @classmethod
     def from_bundle(cls, bundle, batch_size: int = 32) -> "TaskPredictor":
         manifest = bundle.manifest
-        if manifest.task not in ("ud", "ner", "cls", "qa"):
-            raise EdgeTimeError(f"bundle task is {manifest.task!r}; predictions need a ud/ner/cls/qa task bundle "
-                                f"(export a folder written by `edge-time finetune`)")
+        if manifest.task not in TASK_GRAPHS:
+            raise EdgeTimeError(f"bundle task is {manifest.task!r}; predictions need a {'/'.join(TASK_GRAPHS)} task "
+                                f"bundle (export a folder written by `edge-time finetune`)")
         batch_bound = manifest.axes.get("batch")
         if batch_bound:
             batch_size = min(batch_size, batch_bound[1])

@@ -52,7 +52,7 @@ class TextEncoder:
         self.tokenizer.enable_truncation(max_length)
         self.info = info
         self.max_length = max_length
-        self.position_offset = info.pad_id + 1 if info.position_style == "roberta" else 0
+        self.position_offset = info.position_offset
 
     def _batch(self, encodings, seq_len: int | None) -> Encoded:
         longest = max((len(e.ids) for e in encodings), default=1)

@@ -3,10 +3,29 @@
 Train with :func:`finetune`, score with :func:`evaluate`, predict with :func:`predict_file` or
 :func:`load_predictor` (PyTorch task model folder or exported bundle). Decoding shared with the
 device side lives in :mod:`edge_time.runtime.decode` and :mod:`edge_time.runtime.predict`.
+Names are imported on first use, so predicting with a bundle never loads torch.
 """
 
-from edge_time.tasks.api import EvalResult, evaluate, load_predictor, predict_file, simple_tokenize
-from edge_time.tasks.train import FinetuneConfig, FinetuneResult, finetune
+from __future__ import annotations
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "EvalResult", "evaluate", "load_predictor",
-           "predict_file", "simple_tokenize"]
+from importlib import import_module
+
+# public name -> module that defines it
+_API = {
+    "FinetuneConfig": "edge_time.tasks.train",
+    "FinetuneResult": "edge_time.tasks.train",
+    "finetune": "edge_time.tasks.train",
+    "EvalResult": "edge_time.tasks.api",
+    "evaluate": "edge_time.tasks.api",
+    "load_predictor": "edge_time.tasks.api",
+    "predict_file": "edge_time.tasks.api",
+    "simple_tokenize": "edge_time.tasks.formats",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'edge_time.tasks' has no attribute {name!r}")
+    return getattr(import_module(_API[name]), name)

@@ -8,26 +8,15 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
-from edge_time.errors import EdgeTimeError
-from edge_time.runtime.predict import TaskPredictor, to_jsonable
-from edge_time.tasks import formats
+from edge_time.runtime.predict import TaskPredictor
 from edge_time.tasks.data import get_task
-from edge_time.textfiles import read_lines, read_text
-
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
-
-
-def simple_tokenize(text: str) -> list[str]:
-    """Words and single punctuation marks (a plain stand-in; pass pre-tokenized input for treebank tokens)."""
-    return _WORD.findall(text)
+from edge_time.textfiles import read_lines
 
 
 def load_predictor(model: str | Path, batch_size: int = 32, threads: int | None = None) -> TaskPredictor:
@@ -81,21 +70,7 @@ def write_atomic(out: Path | None, text: str) -> None:
 
 def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool = False) -> str:
     """Predictions for raw lines: CoNLL-U for UD, JSON lines otherwise."""
-    if predictor.task in ("ud", "ner"):
-        sentences = [t.split() if pretokenized else simple_tokenize(t) for t in texts]
-        empty = [i + 1 for i, s in enumerate(sentences) if not s]
-        if empty:
-            raise EdgeTimeError(f"input line {empty[0]} has no words")
-        if predictor.task == "ud":
-            parsed = predictor.parse(sentences)
-            ud = [formats.sentence_from_words(words, text) for words, text in zip(sentences, texts)]
-            return formats.conllu_text(get_task("ud").apply(ud, parsed))
-        return "".join(json.dumps(to_jsonable(r), ensure_ascii=False) + "\n" for r in predictor.tag(sentences))
-    if predictor.task == "cls":
-        return "".join(json.dumps({"text": t, **to_jsonable(r)}, ensure_ascii=False) + "\n"
-                       for t, r in zip(texts, predictor.classify(texts)))
-    raise EdgeTimeError("QA predictions need question/context pairs: pass a .jsonl file with "
-                        "{\"question\": ..., \"context\": ...} lines or SQuAD JSON")
+    return get_task(predictor.task).predict_texts(predictor, texts, pretokenized)
 
 
 def predict_file(model: str | Path, data: str | Path, out: str | Path | None = None, pretokenized: bool = False,
@@ -105,47 +80,14 @@ def predict_file(model: str | Path, data: str | Path, out: str | Path | None = N
     Input by task and suffix: UD ``.conllu`` (words and MWT/empty-node lines kept) or text lines;
     NER ``.conll`` or text lines; classification ``.jsonl`` ({"text"}) or text lines; QA
     ``.jsonl`` ({"question", "context"}) or SQuAD ``.json``. Text lines are tokenized with
-    :func:`simple_tokenize` unless ``pretokenized`` (split on whitespace).
+    :func:`~edge_time.tasks.formats.simple_tokenize` unless ``pretokenized`` (split on whitespace).
     """
     predictor = load_predictor(model, batch_size, threads)
-    path = Path(data)
-    suffix = path.suffix.lower()
-    if predictor.task == "ud" and suffix == ".conllu":
-        sentences = formats.read_conllu(path)
-        text = formats.conllu_text(get_task("ud").apply(sentences, predictor.parse([s.forms for s in sentences])))
-    elif predictor.task == "ner" and suffix == ".conll":
-        sentences = formats.read_conll_ner(path)
-        results = predictor.tag([s.words for s in sentences])
-        text = "".join(json.dumps(to_jsonable(r), ensure_ascii=False) + "\n" for r in results)
-    elif predictor.task == "cls" and suffix == ".jsonl":
-        examples = formats.read_jsonl_cls(path, require_labels=False)
-        text = predict_texts(predictor, [e.text for e in examples])
-    elif predictor.task == "qa":
-        questions, contexts, ids = _qa_inputs(path)
-        answers = predictor.answer(questions, contexts)
-        text = "".join(json.dumps({"id": i, **to_jsonable(a)}, ensure_ascii=False) + "\n" for i, a in zip(ids, answers))
+    task, path = get_task(predictor.task), Path(data)
+    if task.reads(path):
+        text = task.predict_file(predictor, path)
     else:
-        text = predict_texts(predictor, read_lines(path, "input"), pretokenized)
+        text = task.predict_texts(predictor, read_lines(path, "input"), pretokenized)
     if out is not None:
         write_atomic(Path(out), text)
     return text
-
-
-def _qa_inputs(path: Path) -> tuple[list[str], list[str], list[str]]:
-    if path.suffix.lower() == ".json":
-        examples = formats.read_squad(path, require_answers=False)
-        return [e.question for e in examples], [e.context for e in examples], [e.id for e in examples]
-    questions, contexts, ids = [], [], []
-    for number, line in enumerate(read_text(path, "input").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise formats.DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not isinstance(row.get("context"), str):
-            raise formats.DataError(f"{path}:{number}: needs 'question' and 'context' strings")
-        questions.append(row["question"])
-        contexts.append(row["context"])
-        ids.append(str(row.get("id", number)))
-    return questions, contexts, ids

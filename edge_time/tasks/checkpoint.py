@@ -21,11 +21,12 @@ from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, load_tokenizer_files
 from edge_time.runtime.predict import TaskPredictor
 from edge_time.runtime.tokenize import TextEncoder
-from edge_time.tasks.heads import HEAD_OUTPUTS, WORD_INPUTS, HFStack, TaskModel, build_head, task_model
+from edge_time.runtime.tasks import TASK_GRAPHS
+from edge_time.tasks.data import get_task
+from edge_time.tasks.heads import HFStack, TaskModel, task_model
 
 HEAD_WEIGHTS = "head.safetensors"
 FORMAT_VERSION = 1
-TASKS = ("ud", "ner", "cls", "qa")
 
 
 class TaskModelError(EdgeTimeError):
@@ -57,7 +58,7 @@ class TaskSpec:
             spec = cls(**data)
         except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
             raise TaskModelError(f"{path} is malformed ({exc}); re-run `edge-time finetune`") from exc
-        if spec.format_version != FORMAT_VERSION or spec.task not in TASKS:
+        if spec.format_version != FORMAT_VERSION or spec.task not in TASK_GRAPHS:
             raise TaskModelError(f"{path}: task {spec.task!r} / format {spec.format_version} is not supported by this "
                                  f"edge-time; re-run `edge-time finetune`")
         return spec
@@ -80,8 +81,9 @@ class LoadedTaskModel:
 
 
 def torch_predictor(module: TaskModel, spec: TaskSpec, text_encoder: TextEncoder, batch_size: int = 32) -> TaskPredictor:
-    input_names = ("input_ids", "attention_mask") + WORD_INPUTS[spec.task]
-    output_names = HEAD_OUTPUTS[spec.task]
+    graph = TASK_GRAPHS[spec.task]
+    input_names = ("input_ids", "attention_mask") + graph.word_inputs
+    output_names = graph.outputs
 
     def run(arrays):
         was_training = module.training
@@ -98,23 +100,27 @@ def text_encoder_for(model_dir: Path, work_dir: Path, max_length: int, max_posit
     """The model's tokenizer as the runtime uses it; ``max_length`` capped by the position table."""
     info = load_tokenizer_files(model_dir, work_dir)
     if max_positions is not None:
-        offset = info.pad_id + 1 if info.position_style == "roberta" else 0
-        max_length = min(max_length, max_positions - offset)
+        max_length = min(max_length, max_positions - info.position_offset)
     return TextEncoder(work_dir / info.file, info, max_length)
 
 
-def load_task_model(model_dir: str | Path) -> LoadedTaskModel:
+def load_task_model(model_dir: str | Path, tokenizer_dir: Path | None = None) -> LoadedTaskModel:
+    """The task model of ``model_dir``; ``tokenizer_dir`` keeps the tokenizer files it writes (the exporter
+    copies them into the bundle), else they go to a temporary folder."""
     model_dir = Path(model_dir)
     spec = TaskSpec.read(model_dir)
     if not (model_dir / HEAD_WEIGHTS).is_file():
         raise TaskModelError(f"{model_dir} has no {HEAD_WEIGHTS}; the task model folder is incomplete")
     hf_model = load_hf_encoder(model_dir)
     num_states = hf_model.config.num_hidden_layers + 1
-    head = build_head(spec.task, hf_model.config.hidden_size, num_states, spec.labels, spec.head)
+    head = get_task(spec.task).build_head(hf_model.config.hidden_size, num_states, spec.labels, spec.head)
     head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
     head.eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        text_encoder = text_encoder_for(model_dir, Path(tmp), spec.max_length)
+    if tokenizer_dir is not None:
+        text_encoder = text_encoder_for(model_dir, tokenizer_dir, spec.max_length)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            text_encoder = text_encoder_for(model_dir, Path(tmp), spec.max_length)
     return LoadedTaskModel(spec, hf_model, head, text_encoder, model_dir)
 
 

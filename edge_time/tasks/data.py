@@ -1,23 +1,28 @@
-"""Per-task glue for training: read files, build label sets, batch targets, losses, dev scores.
+"""The tasks: one class per task owns everything about it, and :data:`TASK_CLASSES` lists them.
 
-Each task is one small class with the same methods, so the fine-tuning recipe
-(:mod:`edge_time.tasks.train`) reads the same for all four tasks.
+A task reads its data format, builds its label sets and head, batches training targets and
+losses, writes predictions, scores them, and names its bench columns; its graph signature
+(inputs, outputs, output specs) is the device-side slice in :mod:`edge_time.runtime.tasks`. The
+fine-tuning recipe, evaluation, prediction, bench and the CLI read them through :func:`get_task`.
+Only the training methods use torch, and import it when called: reading, decoding and scoring
+with a bundle need no torch.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from edge_time.errors import EdgeTimeError
 from edge_time.runtime.decode import lemma_rule
-from edge_time.runtime.predict import TaskPredictor
+from edge_time.runtime.predict import TaskPredictor, to_jsonable
+from edge_time.runtime.tasks import TASK_GRAPHS, TaskGraph
 from edge_time.tasks import formats, metrics
-from edge_time.tasks.formats import DataError
+from edge_time.tasks.formats import DataError, simple_tokenize
 
 IGNORE = -100
 
@@ -32,6 +37,8 @@ def _by_frequency(counter: collections.Counter) -> list[str]:
 
 def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Mean over rows of KL(softmax(teacher / T) || softmax(student / T)) x T^2 (Hinton et al.)."""
+    import torch.nn.functional as F
+
     if student.numel() == 0:
         return student.sum() * 0.0
     t = F.log_softmax(teacher.detach() / temperature, dim=-1)
@@ -40,16 +47,57 @@ def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1
 
 
 def _word_rows(arrays, root_row: bool) -> torch.Tensor:
+    import torch
+
     mask = torch.from_numpy(arrays["word_mask"]).bool()
     if root_row:
         mask[:, 0] = False  # the artificial root has no tags and no head
     return mask
 
 
-class Task:
-    """What the tasks share: by default a training forward runs the head as it is exported."""
+def _json_lines(rows) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
+
+class Task:
+    """One task's facts and steps; by default a training forward runs the head as it is exported."""
+
+    name: str
+    main_metric: str  # the dev score that keeps the best checkpoint
+    score_names: tuple[str, ...]  # every score :meth:`score` reports
+    bench_metric: str  # bench's default --metric (tables and Pareto plots)
+    bench_columns: tuple[str, ...] = ()  # further scores bench tables show
+    unit = "examples"  # what bench counts per second
+    data_format: str  # the labelled files it reads, for messages
+    file_suffix: str  # of input files in the task's own format (other files are text lines)
     task_config: dict[str, Any] = {}
+
+    @property
+    def graph(self) -> TaskGraph:
+        return TASK_GRAPHS[self.name]
+
+    def build_head(self, hidden: int, num_states: int, labels: dict[str, list[str]], config: dict):
+        raise NotImplementedError
+
+    def sentences(self, texts: list[str], pretokenized: bool) -> list[list[str]]:
+        """Raw lines as words: split on whitespace when ``pretokenized``, else by :func:`simple_tokenize`."""
+        sentences = [t.split() if pretokenized else simple_tokenize(t) for t in texts]
+        empty = [i + 1 for i, s in enumerate(sentences) if not s]
+        if empty:
+            raise EdgeTimeError(f"input line {empty[0]} has no words")
+        return sentences
+
+    def predict_texts(self, predictor: TaskPredictor, texts: list[str], pretokenized: bool = False) -> str:
+        """Predictions for raw lines, as the task writes them (CoNLL-U for UD, JSON lines otherwise)."""
+        raise NotImplementedError
+
+    def reads(self, path: Path) -> bool:
+        """Whether :meth:`predict_file` reads ``path`` (else it holds text lines for :meth:`predict_texts`)."""
+        return path.suffix.lower() == self.file_suffix
+
+    def predict_file(self, predictor: TaskPredictor, path: Path) -> str:
+        """Predictions for an input file in the task's own format."""
+        raise NotImplementedError
 
     def head_options(self, targets=None, teacher=None) -> dict[str, Any]:
         """Extra head arguments for a training forward on gold ``targets`` or towards ``teacher`` outputs."""
@@ -65,7 +113,30 @@ class UDTask(Task):
 
     name = "ud"
     main_metric = "LAS+tags"  # mean of UPOS, XPOS, UFeats, Lemmas and LAS F1
+    score_names = (*metrics.UD_METRICS, main_metric)
+    bench_metric = "LAS"
+    bench_columns = ("UPOS",)
+    unit = "words"
+    data_format = "CoNLL-U (.conllu)"
+    file_suffix = ".conllu"
     task_config = {"pooling": "mean", "root_row": True}
+
+    def build_head(self, hidden, num_states, labels, config):
+        from edge_time.tasks.heads import UDHead
+
+        sizes = {name: len(values) for name, values in labels.items()}
+        return UDHead(hidden, num_states, sizes, mlp=config.get("mlp", 256), arc=config.get("arc", 256),
+                      rel=config.get("rel", 64), dropout=config.get("dropout", 0.2))
+
+    def predict_texts(self, predictor, texts, pretokenized=False):
+        sentences = self.sentences(texts, pretokenized)
+        parsed = predictor.parse(sentences)
+        ud = [formats.sentence_from_words(words, text) for words, text in zip(sentences, texts)]
+        return formats.conllu_text(self.apply(ud, parsed))
+
+    def predict_file(self, predictor, path):
+        sentences = formats.read_conllu(path)
+        return formats.conllu_text(self.apply(sentences, predictor.parse([s.forms for s in sentences])))
 
     def read(self, path: Path):
         """Labelled data (training, dev, evaluation): every word needs the gold annotation it is scored on."""
@@ -123,6 +194,8 @@ class UDTask(Task):
         return predictor.word_batch([s.forms for s in batch])
 
     def targets(self, batch, arrays, labels) -> dict[str, torch.Tensor]:
+        import torch
+
         width = arrays["word_mask"].shape[1]
         index = {name: _index(values) for name, values in labels.items()}
         out = {name: torch.full((len(batch), width), IGNORE, dtype=torch.long)
@@ -148,6 +221,9 @@ class UDTask(Task):
 
     def loss(self, outputs, targets, label_smoothing: float) -> torch.Tensor:
         """``outputs`` of a forward with ``head_options(targets)``: label scores at the gold heads."""
+        import torch
+        import torch.nn.functional as F
+
         upos, xpos, feats, lemma, arc, at_gold = outputs
         total = 0.0
         for scores, name in ((upos, "upos"), (xpos, "xpos"), (feats, "feats"), (lemma, "lemma_rule")):
@@ -191,7 +267,23 @@ class NERTask(Task):
 
     name = "ner"
     main_metric = "f1"
+    score_names = ("precision", "recall", "f1")
+    bench_metric = "f1"
+    unit = "words"
+    data_format = "CoNLL BIO (.conll, 2 or 4 columns)"
+    file_suffix = ".conll"
     task_config = {"pooling": "first", "root_row": False}
+
+    def build_head(self, hidden, num_states, labels, config):
+        from edge_time.tasks.heads import NERHead
+
+        return NERHead(hidden, num_states, len(labels["tags"]), config.get("dropout", 0.1))
+
+    def predict_texts(self, predictor, texts, pretokenized=False):
+        return _json_lines(to_jsonable(r) for r in predictor.tag(self.sentences(texts, pretokenized)))
+
+    def predict_file(self, predictor, path):
+        return _json_lines(to_jsonable(r) for r in predictor.tag([s.words for s in formats.read_conll_ner(path)]))
 
     def read(self, path: Path):
         return formats.read_conll_ner(path)
@@ -217,6 +309,8 @@ class NERTask(Task):
         return predictor.word_batch([s.words for s in batch])
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         index = _index(labels["tags"])
         out = torch.full(arrays["word_mask"].shape, IGNORE, dtype=torch.long)
         for b, sentence in enumerate(batch):
@@ -225,6 +319,8 @@ class NERTask(Task):
         return {"tags": out}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         return F.cross_entropy(outputs[0].flatten(0, 1), targets["tags"].flatten(), ignore_index=IGNORE)
 
     def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
@@ -241,7 +337,22 @@ class NERTask(Task):
 class ClsTask(Task):
     name = "cls"
     main_metric = "accuracy"
+    score_names = ("accuracy", "macro_f1")
+    bench_metric = "accuracy"
+    data_format = "JSONL {\"text\", \"label\"} (.jsonl)"
+    file_suffix = ".jsonl"
     task_config = {"pooling": "mean_tokens"}
+
+    def build_head(self, hidden, num_states, labels, config):
+        from edge_time.tasks.heads import ClsHead
+
+        return ClsHead(hidden, num_states, len(labels["labels"]), config.get("dropout", 0.1))
+
+    def predict_texts(self, predictor, texts, pretokenized=False):
+        return _json_lines({"text": t, **to_jsonable(r)} for t, r in zip(texts, predictor.classify(texts)))
+
+    def predict_file(self, predictor, path):
+        return self.predict_texts(predictor, [e.text for e in formats.read_jsonl_cls(path, require_labels=False)])
 
     def read(self, path: Path):
         return formats.read_jsonl_cls(path)
@@ -263,10 +374,14 @@ class ClsTask(Task):
         return predictor.text_batch([e.text for e in batch])
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         index = _index(labels["labels"])
         return {"label": torch.tensor([index.get(e.label, IGNORE) for e in batch], dtype=torch.long)}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         return F.cross_entropy(outputs[0], targets["label"], ignore_index=IGNORE, label_smoothing=label_smoothing)
 
     def soft_loss(self, outputs, teacher, arrays, temperature: float = 1.0) -> torch.Tensor:
@@ -282,7 +397,28 @@ class ClsTask(Task):
 class QATask(Task):
     name = "qa"
     main_metric = "f1"
+    score_names = ("exact_match", "f1")
+    bench_metric = "f1"
+    data_format = "SQuAD v1.1 JSON (.json)"
+    file_suffix = ".json"
     task_config = {"max_answer_tokens": 30}
+
+    def build_head(self, hidden, num_states, labels, config):
+        from edge_time.tasks.heads import QAHead
+
+        return QAHead(hidden, num_states, config.get("dropout", 0.1))
+
+    def reads(self, path):
+        return True  # SQuAD .json, or any other file as {"question", "context"} JSON lines
+
+    def predict_texts(self, predictor, texts, pretokenized=False):
+        raise EdgeTimeError("QA predictions need question/context pairs: pass a .jsonl file with "
+                            "{\"question\": ..., \"context\": ...} lines or SQuAD JSON")
+
+    def predict_file(self, predictor, path):
+        questions, contexts, ids = formats.read_qa_inputs(path)
+        answers = predictor.answer(questions, contexts)
+        return _json_lines({"id": i, **to_jsonable(a)} for i, a in zip(ids, answers))
 
     def read(self, path: Path):
         return formats.read_squad(path)
@@ -303,6 +439,8 @@ class QATask(Task):
         return arrays
 
     def targets(self, batch, arrays, labels):
+        import torch
+
         starts, ends = [], []
         for b, example in enumerate(batch):
             text, begin = example.answers[0]
@@ -322,6 +460,8 @@ class QATask(Task):
         return {"start": torch.tensor(starts), "end": torch.tensor(ends)}
 
     def loss(self, outputs, targets, label_smoothing: float):
+        import torch.nn.functional as F
+
         start, end = outputs
         if bool((targets["start"] == IGNORE).all()):
             return start.sum() * 0.0

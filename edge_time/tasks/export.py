@@ -1,6 +1,6 @@
 """ExportSpec of a fine-tuned task model: encoder (export-friendly form) + head, scores out.
 
-``edge_time.modeling.spec.load_export_spec`` calls :func:`task_export_spec` for any folder with
+``edge_time.exporters.api.load_export_spec`` calls :func:`task_export_spec` for any folder with
 ``edge_time_task.json``. The graph returns scores only; tree decoding, lemma rules and BIO
 spans run in ``edge_time.runtime`` on the device. ``make_inputs`` uses the runtime's own input
 builder (:class:`edge_time.runtime.predict.TaskPredictor`), so parity and calibration inputs
@@ -13,31 +13,18 @@ from pathlib import Path
 
 import torch
 
-from edge_time.bundle import TensorSpec
 from edge_time.modeling.encoder import EdgeEncoder, supports
-from edge_time.modeling.spec import ExportSpec, ModelLoadError, load_tokenizer_files, weights_sha256
+from edge_time.modeling.spec import ExportSpec, ModelLoadError, weights_sha256
 from edge_time.runtime.predict import TaskPredictor, encode_pairs
+from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import TextEncoder
 from edge_time.tasks.checkpoint import load_task_model
-from edge_time.tasks.heads import HEAD_OUTPUTS, WORD_INPUTS, HFStack, task_model
-
-
-def _output_specs(task: str, labels: dict[str, list[str]]) -> list[TensorSpec]:
-    if task == "ud":
-        tags = [TensorSpec(n, "float32", ["batch", "words", len(labels[n])])
-                for n in ("upos", "xpos", "feats", "lemma_rule")]
-        return tags + [TensorSpec("arc", "float32", ["batch", "words", "words"]),
-                       TensorSpec("deprel", "float32", ["batch", "words", "words", len(labels["deprel"])])]
-    if task == "ner":
-        return [TensorSpec("tags", "float32", ["batch", "words", len(labels["tags"])])]
-    if task == "cls":
-        return [TensorSpec("logits", "float32", ["batch", len(labels["labels"])])]
-    return [TensorSpec("start_logits", "float32", ["batch", "seq"]), TensorSpec("end_logits", "float32", ["batch", "seq"])]
+from edge_time.tasks.heads import HFStack, task_model
 
 
 def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
                      explicit_positions: bool = False) -> ExportSpec:
-    loaded = load_task_model(model_dir)
+    loaded = load_task_model(model_dir, tokenizer_dir=work_dir / "tokenizer")
     spec, hf = loaded.spec, loaded.hf_model
     edge_form = supports(hf)
     if explicit_positions and not edge_form:
@@ -45,24 +32,20 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
     encoder = EdgeEncoder(hf, all_layers=True, explicit_positions=explicit_positions) if edge_form else HFStack(hf)
     module = task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions).eval()
 
-    info = load_tokenizer_files(model_dir, work_dir / "tokenizer")
-    offset = info.pad_id + 1 if info.position_style == "roberta" else 0
-    max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - offset)
+    info = loaded.text_encoder.info
+    max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - info.position_offset)
     text_encoder = TextEncoder(work_dir / "tokenizer" / info.file, info, max_length)
     predictor = TaskPredictor(spec.task, spec.labels, spec.task_config, text_encoder, run=None)
 
-    names = ["input_ids", "attention_mask"] + (["position_ids"] if explicit_positions else []) + list(WORD_INPUTS[spec.task])
-    inputs = [TensorSpec(n, "int64", ["batch", "seq"]) for n in names if n not in ("word_pool", "word_mask")]
+    graph = TASK_GRAPHS[spec.task]
+    inputs = graph.input_specs(["input_ids", "attention_mask"] + (["position_ids"] if explicit_positions else []))
+    names = [s.name for s in inputs]
     axes = {"batch": [1, 64], "seq": [2, max_length]}
-    if spec.task in ("ud", "ner"):
-        inputs += [TensorSpec("word_pool", "float32", ["batch", "words", "seq"]),
-                   TensorSpec("word_mask", "int64", ["batch", "words"])]
-        axes["words"] = [2 if spec.task == "ud" else 1, max_length]
-    outputs = _output_specs(spec.task, spec.labels)
-    mask_of = {"ud": "word_mask", "ner": "word_mask", "qa": "attention_mask"}.get(spec.task)
+    if graph.word_level:
+        axes["words"] = [graph.min_words, max_length]
 
     def make_inputs(texts: list[str], seq_len: int | None = None) -> dict[str, torch.Tensor]:
-        if spec.task in ("ud", "ner"):
+        if graph.word_level:
             arrays = predictor.word_batch([t.split() or ["."] for t in texts], seq_len)
         elif spec.task == "cls":
             arrays = predictor.text_batch(list(texts), seq_len)
@@ -74,7 +57,7 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
         module=module,
         task=spec.task,
         inputs=inputs,
-        outputs=outputs,
+        outputs=graph.output_specs(spec.labels),
         axes=axes,
         tokenizer_dir=work_dir / "tokenizer",
         tokenizer_info=info,
@@ -85,6 +68,6 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
         make_inputs=make_inputs,
         labels=spec.labels,
         task_config={**spec.task_config, "task": spec.task},
-        output_masks={name: mask_of for name in HEAD_OUTPUTS[spec.task]} if mask_of else {},
-        label_outputs=list(HEAD_OUTPUTS[spec.task]),
+        output_masks={name: graph.output_mask for name in graph.outputs} if graph.output_mask else {},
+        label_outputs=list(graph.outputs),
     )

@@ -9,6 +9,7 @@ numbers: every malformed input gives one :class:`DataError` line naming file and
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from edge_time.textfiles import TextFileError, read_text
 
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
              "PUNCT", "SCONJ", "SYM", "VERB", "X")
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def simple_tokenize(text: str) -> list[str]:
+    """Words and single punctuation marks (a plain stand-in; pass pre-tokenized input for treebank tokens)."""
+    return _WORD.findall(text)
 
 
 class DataError(EdgeTimeError):
@@ -363,3 +370,25 @@ def read_squad(path: str | Path, require_answers: bool = True) -> list[QAExample
     if not examples:
         raise DataError(f"{path}: no questions found under data[].paragraphs[].qas[]")
     return examples
+
+
+def read_qa_inputs(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """Questions, contexts and ids to answer: SQuAD ``.json`` (answers optional) or JSON lines
+    ``{"question", "context"[, "id"]}``."""
+    if path.suffix.lower() == ".json":
+        examples = read_squad(path, require_answers=False)
+        return [e.question for e in examples], [e.context for e in examples], [e.id for e in examples]
+    questions, contexts, ids = [], [], []
+    for number, line in enumerate(read_text(path, "input").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not isinstance(row.get("context"), str):
+            raise DataError(f"{path}:{number}: needs 'question' and 'context' strings")
+        questions.append(row["question"])
+        contexts.append(row["context"])
+        ids.append(str(row.get("id", number)))
+    return questions, contexts, ids

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge_time.runtime.tasks import TASK_GRAPHS
+from edge_time.tasks.data import get_task
+
 NEG = -1.0e4  # finite "minus infinity": masked arcs stay comparable after int8/fp16 export
 
 
@@ -160,23 +163,8 @@ class QAHead(nn.Module):
 
 
 def build_head(task: str, hidden: int, num_states: int, labels: dict[str, list[str]], config: dict) -> nn.Module:
-    if task == "ud":
-        sizes = {name: len(values) for name, values in labels.items()}
-        return UDHead(hidden, num_states, sizes, mlp=config.get("mlp", 256), arc=config.get("arc", 256),
-                      rel=config.get("rel", 64), dropout=config.get("dropout", 0.2))
-    if task == "ner":
-        return NERHead(hidden, num_states, len(labels["tags"]), config.get("dropout", 0.1))
-    if task == "cls":
-        return ClsHead(hidden, num_states, len(labels["labels"]), config.get("dropout", 0.1))
-    if task == "qa":
-        return QAHead(hidden, num_states, config.get("dropout", 0.1))
-    raise ValueError(f"unknown task {task!r}")
-
-
-# graph inputs after input_ids, attention_mask (and position_ids in the tflite-runtime form)
-WORD_INPUTS = {"ud": ("word_pool", "word_mask"), "ner": ("word_pool", "word_mask"), "cls": (), "qa": ()}
-HEAD_OUTPUTS = {"ud": ("upos", "xpos", "feats", "lemma_rule", "arc", "deprel"), "ner": ("tags",),
-                "cls": ("logits",), "qa": ("start_logits", "end_logits")}
+    """The head of ``task`` (built by its :class:`edge_time.tasks.data.Task`)."""
+    return get_task(task).build_head(hidden, num_states, labels, config)
 
 
 class TaskModel(nn.Module):
@@ -192,7 +180,7 @@ class TaskModel(nn.Module):
 
     def train_scores(self, arrays: dict, **head_options):
         """A training forward on the numpy batch a predictor built (no position_ids: the training form)."""
-        names = ("input_ids", "attention_mask") + WORD_INPUTS[self.task]
+        names = ("input_ids", "attention_mask") + TASK_GRAPHS[self.task].word_inputs
         return self.scores(**{name: torch.from_numpy(arrays[name]) for name in names}, **head_options)
 
     def scores(self, input_ids, attention_mask, position_ids=None, word_pool=None, word_mask=None, **head_options):
@@ -201,7 +189,7 @@ class TaskModel(nn.Module):
             stack = self.encoder(input_ids, attention_mask, position_ids)
         else:
             stack = self.encoder(input_ids, attention_mask)
-        if self.task in ("ud", "ner"):
+        if TASK_GRAPHS[self.task].word_level:
             return self.head(stack, word_pool, word_mask, **head_options)
         return self.head(stack, attention_mask, **head_options)
 
@@ -228,7 +216,7 @@ class _WordGraphPositions(TaskModel):
 
 def task_model(task: str, encoder: nn.Module, head: nn.Module, explicit_positions: bool = False) -> TaskModel:
     """The module whose forward takes (input_ids, attention_mask[, position_ids][, word_pool, word_mask])."""
-    words = task in ("ud", "ner")
+    words = TASK_GRAPHS[task].word_level
     cls = {(False, False): _TextGraph, (False, True): _TextGraphPositions,
            (True, False): _WordGraph, (True, True): _WordGraphPositions}[(words, explicit_positions)]
     return cls(task, encoder, head)

@@ -21,8 +21,9 @@ from typing import Callable
 import torch
 
 from edge_time.errors import EdgeTimeError
-from edge_time.tasks.api import simple_tokenize
+from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.tasks.batching import bucketed_batches, text_length
+from edge_time.tasks.formats import simple_tokenize
 from edge_time.textfiles import read_text
 
 DISTILLABLE = ("ud", "ner", "cls")
@@ -49,7 +50,7 @@ def read_unlabeled(paths: list[Path], task: str, max_items: int, max_words: int 
 
 
 def _arrays(task: str, predictor, items: list) -> dict:
-    return predictor.word_batch(items) if task in ("ud", "ner") else predictor.text_batch(items)
+    return predictor.word_batch(items) if TASK_GRAPHS[task].word_level else predictor.text_batch(items)
 
 
 def distill_task(task, module, predictor, teacher, items: list, steps: int, batch_size: int, make_optimizer,

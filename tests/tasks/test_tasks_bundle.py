@@ -1,6 +1,8 @@
 """Exported bundles predict exactly what the PyTorch task model predicts (UD and NER; ONNX, TFLite, ExecuTorch)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -50,6 +52,23 @@ def test_cli_predict_from_bundle(bundles):
                                        "--text", "anna lives in rome"])
     assert result.exit_code == 0, result.output
     assert '"entities"' in result.output and '"tags"' in result.output
+
+
+# torch and transformers blocked: any import of them fails, as on a board that has neither
+NO_TORCH = "import sys; sys.modules['torch'] = sys.modules['transformers'] = None; "
+
+
+def test_predict_with_a_bundle_needs_no_torch(bundles, trained):
+    """`edge_time.load_bundle` and `edge-time predict --bundle` in a fresh interpreter without torch."""
+    code = NO_TORCH + (
+        "import edge_time; from edge_time.cli import main; "
+        f"print(edge_time.load_bundle({str(bundles['ud'])!r}).output_names); "
+        f"main(['predict', '--bundle', {str(bundles['ud'])!r}, '--text', 'the cat sees a dog .'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with_torch = CliRunner().invoke(main, ["predict", "--model", str(trained["ud"].out),
+                                           "--text", "the cat sees a dog ."])
+    assert done.stdout.splitlines()[1:] == with_torch.stdout.splitlines()
 
 
 def test_ud_tflite_bundle_predictions_equal_pytorch(trained, task_data, tmp_path):

@@ -14,6 +14,7 @@ Examples:
   edge-time profile out/minilm-onnx --device local --runs 200
   edge-time profile out/minilm-et out/minilm-tflite --device adb:R58M123 --duration 20 --cooldown 30
   edge-time profile out/minilm-onnx --device ssh://pi@raspberrypi.local --threads 4 --pin-cores 0,1,2,3
+  edge-time profile out/minilm-et --device local --op-profile   # + top-operators table
   edge-time profile compare profile-a/report.json profile-b/report.json
 
 \b
@@ -66,17 +67,22 @@ def profile() -> None:
 @click.option("--ssh-accept-new", is_flag=True, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
 @click.option("--remote-python", default="python3", show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
 @click.option("--remote-dir", default="/tmp/edge_time", show_default=True, help="ssh: working folder on the board.")
+@click.option("--op-profile", is_flag=True,
+              help="After timing, profile operators in a second session (top-operators table; local and ssh).")
+@click.option("--op-profile-runs", type=COUNT, default=10, show_default=True, help="Inferences in the op profile.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
-        sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, out_dir) -> None:
+        sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, op_profile,
+        op_profile_runs, out_dir) -> None:
     """Profile BUNDLES on --device and write a report into --out."""
     from edge_time.profiler import RunConfig, open_target
     from edge_time.profiler import profile as run_profile
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
                        cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
-                       sample_period_s=sample_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug)
+                       sample_period_s=sample_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug,
+                       op_profile=op_profile, op_profile_runs=op_profile_runs)
     config.validate()
     target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,
                          accept_new_host=ssh_accept_new)

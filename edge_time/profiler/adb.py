@@ -224,6 +224,10 @@ class AdbTarget(Target):
         if config.pin_cores:
             raise ProfileError("--pin-cores is not available over adb: the shell user cannot pin an app's threads "
                                "without root; leave it out (Android schedules the app on big cores in the foreground)")
+        if config.op_profile:
+            raise ProfileError("--op-profile is not available over adb yet: the app's executorch-android AAR is built "
+                               "without the event tracer (no ETDump) and the app has no op profiler for LiteRT/ONNX; "
+                               "profile operators on the host or a board (--device local | ssh://...)")
 
     def run_benchmark(self, bundle: Path, config: RunConfig, raw_dir: Path) -> dict:
         self.validate(config)

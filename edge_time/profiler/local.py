@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_time.profiler.target import (LineStream, ProfileError, RunConfig, ShellResult, Target, raw_path,
-                                       read_device_result)
+from edge_time.profiler.ops import trace_name
+from edge_time.profiler.target import (LineStream, ProfileError, RunConfig, ShellResult, Target, op_trace_args,
+                                       raw_path, read_device_result)
 
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 
@@ -57,7 +58,9 @@ class LocalTarget(Target):
 
     def run_benchmark(self, bundle: Path, config: RunConfig, raw_dir: Path) -> dict:
         out = raw_path(raw_dir, bundle.name)
-        command = [self.python, str(RUNNER), "--bundle", str(bundle), "--out", str(out), *config.runner_args()]
+        trace = out.with_name(trace_name(out.name.removesuffix(".device.json"), _target_of(bundle)))
+        command = [self.python, str(RUNNER), "--bundle", str(bundle), "--out", str(out), *config.runner_args(),
+                   *op_trace_args(config, str(trace))]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=config.timeout_s)
         except subprocess.TimeoutExpired as exc:
@@ -66,3 +69,9 @@ class LocalTarget(Target):
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ProfileError(f"{bundle.name}: the runner exited with {done.returncode} before writing a result: {tail[0]}")
         return read_device_result(out, f"{bundle.name} (local)")
+
+
+def _target_of(bundle: Path) -> str:
+    from edge_time.bundle import read_manifest
+
+    return read_manifest(bundle, verify=False).target

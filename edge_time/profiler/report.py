@@ -278,6 +278,13 @@ def render_html(reports: list[dict]) -> str:
     parts.append("<h2>Thermal and CPU frequency</h2>")
     parts.append(_table(["bundle", "max °C before", "max °C after", "mean MHz before", "mean MHz after", "throttled"],
                         [[label, *_thermal(run)] for label, run in runs]))
+    op_runs = [(label, run) for label, run in runs if run.get("op_profile")]
+    if op_runs:
+        parts.append("<h2>Top operators</h2><p>Measured after the timed loop, in a second session with the runtime's "
+                     "profiler on (--op-profile): times are per inference, under the profiler's own overhead. "
+                     "<i>delegate</i> = run by a delegate (XNNPACK); otherwise the runtime's CPU kernels.</p>")
+    for label, run in op_runs:
+        parts.append(_op_html(label, run["op_profile"]))
     if len(runs) > 1:
         base = row(runs[0][1], "")
         parts.append(f"<h2>Compared to the first run ({html.escape(runs[0][0])})</h2>"
@@ -295,6 +302,25 @@ def render_html(reports: list[dict]) -> str:
                  "baseline's mean power over the same length, divided by the inferences (sequences). "
                  "See docs/profiling.md.</p></body></html>")
     return "\n".join(parts)
+
+
+def _op_html(label: str, table: dict, limit: int = 15) -> str:
+    head = f"<h3>{html.escape(label)}</h3>"
+    if not table.get("available"):
+        return head + f"<p class='warn'>no op profile: {html.escape(table.get('reason', ''))}</p>"
+    summary = (f"<p>{html.escape(table['runtime'])}: {html.escape(table['mechanism'])}; "
+               f"{table['delegated_nodes']} delegated node(s), {table['cpu_nodes']} on CPU kernels")
+    if table["timed"]:
+        summary += (f"; {_fmt(table['total_ms'])} ms per inference over {table['runs']} profiled run(s), "
+                    f"{100 * (table['delegated_share'] or 0):.0f}% of it in delegates")
+    summary += ".</p>"
+    if table.get("note"):
+        summary += f"<p class='warn'>{html.escape(table['note'])}</p>"
+    rows = [[r["op"], r["count"], r["total_ms"], None if r["share"] is None else f"{100 * r['share']:.1f}%",
+             "delegate" if r["delegated"] else "CPU", r["backend"]] for r in table["ops"][:limit]]
+    more = len(table["ops"]) - limit
+    tail = f"<p>… and {more} more op type(s) in report.json.</p>" if more > 0 else ""
+    return head + summary + _table(["op", "nodes", "ms / inference", "share", "where", "backend"], rows) + tail
 
 
 def _ratio_cell(key: str, value, base) -> str | None:

@@ -148,6 +148,75 @@ def _stop(signum, frame):  # a SIGTERM mid-run still leaves the runs done so far
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+OP_TRACE_KINDS = {"onnx": "onnxruntime-trace", "tflite": "litert-op-plan", "executorch": "etdump"}
+
+
+def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, threads: int | None) -> dict:
+    """Per-operator trace of ``runs`` inferences of the graph that was just timed, in a session of
+    its own with the runtime's profiler on (it perturbs timing, so it runs after the timed loop),
+    written raw to ``path`` for the host to summarise (edge_time.profiler.ops):
+
+    - ONNX Runtime: ``SessionOptions.enable_profiling``'s trace (JSON, one event per node run);
+    - ExecuTorch: an ETDump from the pybindings' event tracer (``enable_etdump=True``), read on the
+      host with ``executorch.devtools.Inspector``;
+    - LiteRT: its Python API (ai-edge-litert 2.x) has no op profiler, so the interpreter's node
+      list after delegation is written (which ops the XNNPACK delegate took, which run on the CPU
+      builtin kernels); no per-op times.
+
+    One warm-up inference runs first and is left out of the trace's summary."""
+    from edge_time.runtime.backends import RUNNERS, _cast
+
+    manifest = model.manifest
+    graph = manifest.graph_for(seq_len)
+    data = model._graph_bytes(graph.file)
+    info = {"file": os.path.basename(path), "kind": OP_TRACE_KINDS[manifest.target], "runs": runs, "warmup": 1,
+            "graph": graph.file, "error": None}
+    arrays = _cast(inputs, manifest.inputs)
+    if manifest.target == "onnx":
+        import shutil
+        import tempfile
+
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.enable_profiling = True
+        with tempfile.TemporaryDirectory() as folder:
+            options.profile_file_prefix = os.path.join(folder, "ort")
+            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            feed = {s.name: a for s, a in zip(manifest.inputs, arrays)}
+            for _ in range(1 + runs):
+                session.run(None, feed)
+            shutil.move(session.end_profiling(), path)
+    elif manifest.target == "executorch":
+        import torch
+        from edge_time.runtime.backends import _size_executorch_threadpool
+        from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+        if threads:
+            _size_executorch_threadpool(threads)
+        module = _load_for_executorch_from_buffer(data, enable_etdump=True, debug_buffer_size=0)
+        tensors = [torch.from_numpy(a) for a in arrays]
+        for _ in range(1 + runs):
+            module.forward(tensors)
+        if not module.has_etdump():
+            raise RuntimeError("this ExecuTorch runtime was built without the event tracer (no ETDump)")
+        module.write_etdump_result_to_file(path)
+    else:
+        runner = RUNNERS["tflite"](data, manifest, threads)
+        runner.run(inputs)  # resizes to this shape and allocates: the node list is the one that ran
+        interp = runner.interpreter
+        ops = []
+        for op in interp._get_ops_details():
+            ops.append({"index": int(op["index"]), "op": op["op_name"], "inputs": [int(t) for t in op["inputs"]],
+                        "outputs": [int(t) for t in op["outputs"]]})
+        _write_atomic(path, {"schema": "edge-time/litert-op-plan", "ops": ops})
+        info["runs"] = 0
+    return info
+
+
 def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     from edge_time import __version__
@@ -203,7 +272,13 @@ def run(args: argparse.Namespace) -> dict:
         result["finished_at_ms"] = int(time.time() * 1000)
         result["status"] = "partial" if latencies else "error"
         result["error"] = f"{type(exc).__name__}: {exc}"
-    result["peak_memory_kb"] = _peak_kb()
+    result["peak_memory_kb"] = _peak_kb()  # before the op profile's second session
+    if args.op_profile and result["status"] == "ok":
+        try:
+            result["op_profile"] = capture_op_profile(model, inputs, seq_len, args.op_profile, args.op_profile_runs,
+                                                      args.threads or None)
+        except (Exception, KeyboardInterrupt) as exc:  # the timed figures stand without it
+            result["op_profile"] = {"file": None, "error": f"{type(exc).__name__}: {exc}"}
     return result
 
 
@@ -219,6 +294,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=None, help="time for this many seconds instead of --runs")
     parser.add_argument("--pin-cores", default="", help="comma-separated CPU ids, e.g. 4,5,6,7")
     parser.add_argument("--runner-name", default="python-runtime")
+    parser.add_argument("--op-profile", default="", help="after timing, write a per-operator trace here")
+    parser.add_argument("--op-profile-runs", type=int, default=10, help="inferences in the per-operator trace")
     return parser.parse_args(argv)
 
 

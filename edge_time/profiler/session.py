@@ -154,6 +154,8 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
     idle_lines: list[str] = []
     if result is not None:
         entry.update(_figures(result))
+        if config.op_profile:
+            entry["op_profile"] = _op_table(result, bundle, raw_dir)
         try:
             entry["app_energy"] = target.app_energy("stop")
             if source is not None and result["latencies_ms"]:
@@ -188,6 +190,25 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
         entry["partial_power_samples"] = len(run_lines)
         raise _Lost(entry, lost)
     return entry
+
+
+def _op_table(result: dict, bundle: Path, raw_dir: Path) -> dict:
+    """The bundle's top-operators table from the trace its runner left in raw/, or why there is none."""
+    from edge_time.profiler.ops import summarise
+
+    info = result.get("op_profile")
+    if result["status"] != "ok":
+        return {"available": False, "reason": "the timed run did not finish, so no op profile was taken"}
+    if not info:
+        return {"available": False, "reason": f"the runner ({result.get('runner')}) wrote no op profile"}
+    if info.get("error") or not info.get("file"):
+        return {"available": False, "reason": f"the runner could not profile operators: {info.get('error')}"}
+    graph = bundle / info["graph"] if info.get("graph") else None
+    try:
+        table = summarise(info.get("kind", ""), raw_dir / info["file"], graph)
+    except ProfileError as exc:
+        return {"available": False, "reason": str(exc), "trace": info["file"]}
+    return {"available": True, "trace": f"raw/{info['file']}", **table}
 
 
 class _Lost(Exception):

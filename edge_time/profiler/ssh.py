@@ -22,8 +22,9 @@ from pathlib import Path
 
 import paramiko
 
+from edge_time.profiler.ops import trace_name
 from edge_time.profiler.target import (DeviceLost, LineStream, ProfileError, RunConfig, ShellResult, Target,
-                                       device_side_files, raw_path, read_device_result)
+                                       device_side_files, op_trace_args, raw_path, read_device_result)
 
 _GONE = (paramiko.SSHException, socket.error, EOFError)
 KEEPALIVE_S = 5.0  # while a bundle runs, ask the board for an answer this often
@@ -191,7 +192,11 @@ class SshTarget(Target):
         name = bundle.resolve().name
         runner_dir = posixpath.join(self.remote_dir, "runner")
         remote_bundle = posixpath.join(self.remote_dir, "bundles", name)
-        result = posixpath.join(self.remote_dir, "results", f"{name}-{int(time.time() * 1000)}.json")
+        stem = f"{name}-{int(time.time() * 1000)}"
+        result = posixpath.join(self.remote_dir, "results", f"{stem}.json")
+        from edge_time.bundle import read_manifest
+
+        trace = posixpath.join(self.remote_dir, "results", trace_name(stem, read_manifest(bundle, verify=False).target))
         step = "copying the runner"
         try:
             self._put_tree(device_side_files(), runner_dir)
@@ -208,7 +213,8 @@ class SshTarget(Target):
         except DeviceLost as exc:
             raise DeviceLost(f"{exc} (while {step})") from exc
         q = shlex.quote
-        command = [self.python, "runner.py", "--bundle", remote_bundle, "--out", result, *config.runner_args()]
+        command = [self.python, "runner.py", "--bundle", remote_bundle, "--out", result, *config.runner_args(),
+                   *op_trace_args(config, trace)]
         script = (f"cd {q(runner_dir)} && PYTHONPATH={q(runner_dir)} && export PYTHONPATH && "
                   f"set -- {' '.join(q(a) for a in command)} && {WATCHDOG}")
         rc, stderr = self._run_watched(script, name, config.timeout_s)
@@ -221,7 +227,18 @@ class SshTarget(Target):
                                f"(does {self.python} have numpy, tokenizers and the runtime?)") from None
         except _GONE as exc:
             raise DeviceLost(f"{self.label}: connection lost while fetching the result of {name} ({exc})") from exc
-        return read_device_result(local, f"{name} ({self.label})")
+        data = read_device_result(local, f"{name} ({self.label})")
+        ops = data.get("op_profile") or {}
+        if ops.get("file"):  # the runner's op trace, beside the result: fetched beside the local copy
+            fetched = local.with_name(local.name.removesuffix(".device.json") + ops["file"][len(stem):])
+            try:
+                self.sftp.get(posixpath.join(posixpath.dirname(result), ops["file"]), str(fetched))
+                ops["file"] = fetched.name
+            except FileNotFoundError:
+                ops.update(file=None, error=f"the board wrote no op trace {ops['file']}")
+            except _GONE as exc:
+                raise DeviceLost(f"{self.label}: connection lost while fetching the op trace of {name} ({exc})") from exc
+        return data
 
     def _run_watched(self, script: str, name: str, timeout_s: float) -> tuple[int, str]:
         """Run the benchmark script; while it runs, the board must answer keepalives. Returns

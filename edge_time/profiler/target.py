@@ -40,6 +40,8 @@ class RunConfig:
     baseline_max_s: float = 60.0
     timeout_s: float = 900.0
     battery_unplug: bool = False
+    op_profile: bool = False  # after the timed loop, a per-operator trace (perturbs nothing timed)
+    op_profile_runs: int = 10
 
     def validate(self) -> None:
         for name in ("batch", "seq_len"):
@@ -57,6 +59,8 @@ class RunConfig:
             raise ProfileError("--settle cannot be negative")
         if self.sample_period_s <= 0:
             raise ProfileError("the power sample period must be positive")
+        if self.op_profile_runs < 1:
+            raise ProfileError("--op-profile-runs must be at least 1")
 
     def runner_args(self) -> list[str]:
         """Arguments of runner.py (the host and board runner) for this config."""
@@ -66,6 +70,8 @@ class RunConfig:
             args += ["--duration", f"{self.duration_s:g}"]
         if self.pin_cores:
             args += ["--pin-cores", self.pin_cores]
+        if self.op_profile:
+            args += ["--op-profile-runs", str(self.op_profile_runs)]
         return args
 
 
@@ -190,6 +196,11 @@ def raw_path(raw_dir: Path, name: str) -> Path:
     while path.exists():
         path, index = raw_dir / f"{name}-{index}.device.json", index + 1
     return path
+
+
+def op_trace_args(config: RunConfig, trace: str) -> list[str]:
+    """runner.py's --op-profile PATH when asked for, else nothing."""
+    return ["--op-profile", trace] if config.op_profile else []
 
 
 DEVICE_SIDE_FILES = ("__init__.py", "atomic.py", "bundle.py", "manifest.schema.json", "errors.py",

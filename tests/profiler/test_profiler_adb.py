@@ -69,6 +69,8 @@ def test_adb_profile_end_to_end_with_known_energy(phone, odd_bundle, tmp_path):
     assert run["thermal"]["before"]["android"]["thermal_status"] == 0
     with pytest.raises(ProfileError, match="pin-cores is not available over adb"):
         profile([odd_bundle], AdbTarget(phone.serial), RunConfig(pin_cores="4,5"), tmp_path / "pinned")
+    with pytest.raises(ProfileError, match="--op-profile is not available over adb"):
+        profile([odd_bundle], AdbTarget(phone.serial), RunConfig(op_profile=True), tmp_path / "ops")
     # the intent extras reached `am` as single arguments, hostile characters and all
     calls = [json.loads(line) for line in (phone.root / "am_calls.jsonl").read_text().splitlines()]
     call = [c for c in calls if c[0] == "start"][-1]

@@ -164,3 +164,17 @@ def test_hung_board_fails_within_the_keepalive_bound_and_the_runner_is_stopped(t
         if state.get("runner") and _alive(state["runner"]):
             os.kill(state["runner"], signal.SIGKILL)
         server.stop()
+
+
+def test_ssh_op_profile_trace_is_fetched_and_summarised(sshd, target_bundles, tmp_path):
+    """The board's runner writes the raw trace beside its result; the host fetches and reads it."""
+    target = _target(sshd, tmp_path / "remote")
+    bundles = [target_bundles["onnx"], target_bundles["executorch"]]
+    report = profile(bundles, target, RunConfig(runs=2, seq_len=8, op_profile=True, op_profile_runs=2),
+                     tmp_path / "out")
+    for run in report["runs"]:
+        table = run["op_profile"]
+        assert run["status"] == "ok" and table["available"], table
+        assert (tmp_path / "out" / table["trace"]).is_file()
+        assert sum(r["share"] for r in table["ops"]) == pytest.approx(1.0, abs=1e-6)
+    assert any(r["delegated"] for r in report["runs"][1]["op_profile"]["ops"])

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Czech students that keep their teacher's quality on a CPU budget, top to bottom:
 #   1. the multilingual teacher (e5-small, XLM-R vocabulary) fine-tuned for UD on cs_ud-train.conllu;
-#   2. students of each size, teacher-initialised and randomly initialised, distilled for the same
-#      number of steps on corpora/cs.txt (the loss curves of both inits: init_curves.png);
+#   2. students of each size, teacher-initialised (cut out of DISTILL_FROM) and randomly initialised,
+#      distilled for the same number of steps on corpora/cs.txt (both inits' loss curves: init_curves.png);
 #   3. each student task-distilled from the UD teacher on cs.txt, then fine-tuned on the gold data,
 #      all with one recipe (stages 2 and 3 run student by student, teacher-initialised ones first);
 #   4. int8-dynamic ONNX bundles of every model;
@@ -13,9 +13,10 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
-# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), DISTILL_FROM (teacher: the
-# pretrained encoder; ud_teacher: the fine-tuned UD teacher's encoder, which the students are then
-# cut from and relation-distilled against), TEACHER_STEPS (1500),
+# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), DISTILL_FROM (ud_teacher, the
+# default: students are cut from the fine-tuned UD teacher's encoder and relation-distilled against
+# it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
+# teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
 # DISTILL_STEPS (200), KD_STEPS (1000), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
@@ -39,7 +40,7 @@ teacher_steps=${TEACHER_STEPS:-1500}
 distill_steps=${DISTILL_STEPS:-200}
 kd_steps=${KD_STEPS:-1000}
 finetune_steps=${FINETUNE_STEPS:-500}
-distill_from=${DISTILL_FROM:-teacher}
+distill_from=${DISTILL_FROM:-ud_teacher}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
 corpus=$shared/data/corpora/cs.txt

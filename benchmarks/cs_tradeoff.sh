@@ -3,8 +3,8 @@
 #   1. the multilingual teacher (e5-small, XLM-R vocabulary) fine-tuned for UD on cs_ud-train.conllu;
 #   2. students of each size, teacher-initialised (cut out of DISTILL_FROM) and randomly initialised,
 #      distilled for the same number of steps on corpora/cs.txt (both inits' loss curves: init_curves.png);
-#   3. each student task-distilled from the UD teacher on cs.txt, then fine-tuned on the gold data,
-#      all with one recipe (stages 2 and 3 run student by student, teacher-initialised ones first);
+#   3. each student task-distilled from the UD teacher on cs.txt (xs: longer, plus the training
+#      sentences' text), then fine-tuned on the gold data with one recipe (stages 2 and 3 run student by student, teacher-initialised ones first);
 #   4. int8-dynamic ONNX bundles of every model;
 #   5. one `edge-time bench` run on PUD dev with spaCy cs_core_news_sm beside.
 #
@@ -17,7 +17,8 @@
 # default: students are cut from the fine-tuned UD teacher's encoder and relation-distilled against
 # it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
 # teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
-# DISTILL_STEPS (200), KD_STEPS (1000), FINETUNE_STEPS (500), THREADS (1, for the bench),
+# DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (2500: xs task-distils longer, on cs.txt plus the
+# text of the training sentences; its steps are cheap), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
 # Torch uses every core unless OMP_NUM_THREADS says otherwise. A size the teacher cannot be cut to
@@ -39,6 +40,7 @@ inits=${INITS:-teacher random}
 teacher_steps=${TEACHER_STEPS:-1500}
 distill_steps=${DISTILL_STEPS:-200}
 kd_steps=${KD_STEPS:-1000}
+kd_steps_xs=${KD_STEPS_XS:-2500}
 finetune_steps=${FINETUNE_STEPS:-500}
 distill_from=${DISTILL_FROM:-ud_teacher}
 train=$shared/data/ud/cs_ud-train.conllu
@@ -94,9 +96,16 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
         --out "student_$student" --overwrite --quiet
     fi
     if [ ! -f "ud_$student/finetune_result.json" ]; then
-      log "finetune: ud_$student = task distillation ($kd_steps steps on cs.txt) + $finetune_steps gold steps"
+      unlabeled=(--unlabeled "$corpus")
+      steps=$kd_steps
+      if [ "$size" = xs ]; then  # the text of the gold sentences too: in-domain raw text for the teacher to label
+        grep '^# text = ' "$train" | sed 's/^# text = //' >train_text.txt
+        unlabeled+=(--unlabeled train_text.txt)
+        steps=$kd_steps_xs
+      fi
+      log "finetune: ud_$student = task distillation ($steps steps on ${unlabeled[*]}) + $finetune_steps gold steps"
       timed "finetune_ud_$student" "$edge_time" finetune --task ud --model "student_$student" \
-        --teacher-model ud_teacher --unlabeled "$corpus" --distill-steps "$kd_steps" \
+        --teacher-model ud_teacher "${unlabeled[@]}" --distill-steps "$steps" \
         --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$finetune_steps" --eval-every 50 \
         --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
     fi

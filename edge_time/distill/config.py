@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from edge_time.errors import EdgeTimeError
 
+RELATIONS = ("qq", "kk", "vv")  # MiniLMv2's query-query, key-key and value-value relations
 DEFAULT_BLOCK_ELEMENTS = 1 << 22  # floats per logits block (16 MiB); about 6 such temporaries live at once
 
 # Fields that may change between a run and its --resume.
@@ -29,7 +30,7 @@ class DistillConfig:
     teacher_layer: int | None = None  # 1-based; default min(12, teacher layers)
     relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads;
     # lowered to divide both hidden sizes
-    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])
+    relations: list[str] = field(default_factory=lambda: list(RELATIONS))
     init: str = "auto"  # teacher | random | auto (teacher weights whenever the student fits in the teacher)
     hidden_loss: float = 0.0  # weight of the hidden-state loss (teacher-initialised students: units correspond)
     init_sample: int = 64  # corpus chunks whose teacher activations choose the kept units

@@ -24,6 +24,7 @@ FORBIDDEN = {
     "bench": ("edge_time.cli", "edge_time.distill", "edge_time.exporters"),
     "quickstart": ("edge_time.cli",),
 }
+MAX_LINES = 512  # a module longer than this is split along its seams (docs/design.md)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -47,6 +48,12 @@ def test_room_imports_respect_the_rules(room):
                         continue  # ExecuTorch's own Python runtime takes torch tensors (lazy import)
                     broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert not broken, "\n".join(broken)
+
+
+def test_no_module_is_over_the_line_limit():
+    long = [f"{path.relative_to(PACKAGE.parent)}: {n} lines" for path in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES]
+    assert not long, f"split these along their seams (at most {MAX_LINES} lines):\n" + "\n".join(long)
 
 
 def test_runtime_loads_without_torch_or_transformers():

@@ -7,11 +7,27 @@ task accuracy, latency and throughput per batch size, energy where the host repo
     >>> for row in result.rows:
     ...     print(row.name, row.metric_value, row.throughput_best, row.energy_mj)
 
-Modules: ``api`` (config, procedure, result), ``models`` (what is measured: task model folders
+Modules: ``config`` (what to compare, no torch), ``api`` (procedure, result), ``models`` (what is measured: task model folders
 and bundles), ``spacy_baseline`` (the spaCy UD contender), ``measure`` (timed passes, energy),
-``report`` (table, Markdown, CSV, JSON), ``plot`` (Pareto plots).
+``report`` (table, Markdown, CSV, JSON), ``plot`` (Pareto plots). Names are imported on first
+use, so the CLI reads :mod:`edge_time.bench.config` without torch.
 """
 
-from edge_time.bench.api import BenchConfig, BenchResult, Row, bench
+from __future__ import annotations
 
-__all__ = ["BenchConfig", "BenchResult", "Row", "bench"]
+from importlib import import_module
+
+# public name -> module that defines it
+_API = {
+    "BenchConfig": "edge_time.bench.config",
+    "BenchResult": "edge_time.bench.api",
+    "Row": "edge_time.bench.api",
+    "bench": "edge_time.bench.api",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'edge_time.bench' has no attribute {name!r}")
+    return getattr(import_module(_API[name]), name)

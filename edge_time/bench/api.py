@@ -25,41 +25,12 @@ from pathlib import Path
 from typing import Iterator
 
 from edge_time import __version__
+from edge_time.bench.config import BenchConfig
 from edge_time.bench.measure import EnergyProbe, Timing, length_order, run_pass
 from edge_time.bench.models import EdgeTimeSystem, ModelInfo, System, inspect_model, read_task_data
 from edge_time.bench.plot import PlotRecord
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks.data import get_task
-
-
-@dataclass
-class BenchConfig:
-    """What to compare and how; the CLI fills it from its options."""
-
-    models: list[str | Path] = field(default_factory=list)  # task model folders and bundle folders
-    task_data: str | Path = ""  # labelled evaluation file in the task's format
-    out: str | Path = "bench-out"
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    repeats: int = 3  # timed passes per system and batch size (medians reported)
-    threads: int = 1  # the same CPU thread cap for every system
-    metric: str | None = None  # default: LAS (UD), F1 (NER, QA), accuracy (cls)
-    spacy: str | None = None  # spaCy package name or saved pipeline folder (UD only)
-    power: str = "auto"  # the profiler's sensor choice: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
-    energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
-    progress: bool = True
-
-    def validate(self) -> None:
-        if not self.models and not self.spacy:
-            raise EdgeTimeError("nothing to bench: pass --models FOLDER... (task models or bundles) and/or "
-                                "--spacy PIPELINE")
-        if not Path(self.task_data).is_file():
-            raise EdgeTimeError(f"--task-data {self.task_data}: no such file; pass the labelled evaluation file")
-        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
-            raise EdgeTimeError("--batch-sizes must be positive integers, e.g. --batch-sizes 1 8 32")
-        if self.repeats < 1 or self.threads < 1:
-            raise EdgeTimeError("--repeats and --threads must be at least 1")
-        if self.energy_seconds <= 0:
-            raise EdgeTimeError("--energy-seconds must be a positive number of seconds")
 
 
 @dataclass

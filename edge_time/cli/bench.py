@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edge_time.bench.config import BenchConfig
 from edge_time.cli.types import NON_NEGATIVE_FLOAT
 
 
@@ -47,18 +48,18 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--spacy", "spacy_pipeline", metavar="PIPELINE",
               help="Also run this spaCy pipeline (package name or saved folder) on the same gold words (UD only; "
                    "pip install 'edge-time[spacy]').")
-@click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=(1, 8, 32),
+@click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=BenchConfig.batch_sizes,
               show_default=True, metavar="N...", help="Batch sizes to time; latency is taken at batch 1.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=BenchConfig.repeats, show_default=True,
               help="Timed passes per system and batch size, after one warm-up pass (medians reported).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1), default=BenchConfig.threads, show_default=True,
               help="CPU threads for every system (torch, the bundle runtime, BLAS/OpenMP pools).")
 @click.option("--metric", help="Score to rank and plot [default: LAS for ud, f1 for ner and qa, accuracy for cls].")
-@click.option("--power", default="auto", show_default=True,
+@click.option("--power", default=BenchConfig.power, show_default=True,
               help="Power sensor for energy: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR.")
-@click.option("--energy-seconds", type=NON_NEGATIVE_FLOAT, default=5.0, show_default=True,
+@click.option("--energy-seconds", type=NON_NEGATIVE_FLOAT, default=BenchConfig.energy_seconds, show_default=True,
               help="With a power sensor: seconds of back-to-back passes per system while power is sampled.")
-@click.option("--out", type=click.Path(file_okay=False), default="bench-out", show_default=True,
+@click.option("--out", type=click.Path(file_okay=False), default=BenchConfig.out, show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, metric, power, energy_seconds,
@@ -73,7 +74,7 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
     """
     from rich.console import Console
 
-    from edge_time.bench import BenchConfig, bench
+    from edge_time.bench import bench
     from edge_time.bench.report import table
 
     result = bench(BenchConfig(models=[Path(m) for m in models], task_data=Path(task_data), out=Path(out),

@@ -9,6 +9,7 @@ import click
 
 from edge_time.bundle import QUANTIZATIONS, TARGETS
 from edge_time.cli.types import COUNT, NON_NEGATIVE_FLOAT
+from edge_time.exporters.options import COMPAT_FORMS, ExportOptions
 
 EXPORT_EXAMPLES = """
 \b
@@ -43,17 +44,18 @@ def _buckets(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="On-device format.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Bundle folder to write. Default: bundles/NAME-TARGET-QUANTIZE.")
-@click.option("--quantize", "-q", type=click.Choice(QUANTIZATIONS), default="none", show_default=True,
-              help="Weight/activation precision. int8-static needs --calibration.")
+@click.option("--quantize", "-q", type=click.Choice(QUANTIZATIONS), default=ExportOptions.quantize,
+              show_default=True, help="Weight/activation precision. int8-static needs --calibration.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="Text file, one example per line, for int8-static calibration.")
 @click.option("--parity-texts", type=click.Path(path_type=Path), default=None,
               help="Text file of sentences for the parity check (default: built-in multilingual set).")
-@click.option("--seq-buckets", default="32,128,512", show_default=True, callback=_buckets,
-              help="Sequence lengths to export for fixed-shape targets (tflite).")
-@click.option("--compat", type=click.Choice(["tflite-runtime"]), default=None,
+@click.option("--seq-buckets", default=",".join(map(str, ExportOptions.seq_buckets)), show_default=True,
+              callback=_buckets, help="Sequence lengths to export for fixed-shape targets (tflite).")
+@click.option("--compat", type=click.Choice(list(COMPAT_FORMS)), default=None,
               help="tflite only: explicit position-id input, loadable by the old standalone tflite-runtime.")
-@click.option("--max-length", type=COUNT, default=512, show_default=True, help="Longest input in tokens.")
+@click.option("--max-length", type=COUNT, default=ExportOptions.max_length, show_default=True,
+              help="Longest input in tokens.")
 @click.option("--min-cosine", type=float, default=None, help="Parity: minimum cosine vs PyTorch (default per mode).")
 @click.option("--max-abs-diff", type=NON_NEGATIVE_FLOAT, default=None, help="Parity: maximum absolute difference.")
 @click.option("--min-label-agreement", type=float, default=None,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edge_time.cli.types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
+from edge_time.profiler.target import RunConfig
 
 PROFILE_EPILOG = """\b
 Examples:
@@ -45,38 +46,38 @@ def profile() -> None:
 @profile.command("run", epilog=PROFILE_EPILOG)
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--device", default="local", show_default=True, help="local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]")
-@click.option("--threads", type=NON_NEGATIVE, default=0, show_default=True, help="Runtime threads; 0 = the runtime's default.")
-@click.option("--batch", type=COUNT, default=1, show_default=True)
-@click.option("--seq-len", type=COUNT, default=128, show_default=True,
+@click.option("--threads", type=NON_NEGATIVE, default=RunConfig.threads, show_default=True, help="Runtime threads; 0 = the runtime's default.")
+@click.option("--batch", type=COUNT, default=RunConfig.batch, show_default=True)
+@click.option("--seq-len", type=COUNT, default=RunConfig.seq_len, show_default=True,
               help="Tokens per sequence (a fixed-shape bundle uses the smallest bucket that holds it).")
-@click.option("--warmup", type=NON_NEGATIVE, default=10, show_default=True, help="Untimed runs after the first inference.")
-@click.option("--runs", type=COUNT, default=100, show_default=True, help="Timed runs.")
-@click.option("--duration", type=POSITIVE_FLOAT, default=None, help="Time for this many seconds instead of --runs.")
-@click.option("--cooldown", type=NON_NEGATIVE_FLOAT, default=0.0, show_default=True, help="Seconds to rest between bundles.")
-@click.option("--wait-cool", type=NON_NEGATIVE_FLOAT, default=0.0, show_default=True,
+@click.option("--warmup", type=NON_NEGATIVE, default=RunConfig.warmup, show_default=True, help="Untimed runs after the first inference.")
+@click.option("--runs", type=COUNT, default=RunConfig.runs, show_default=True, help="Timed runs.")
+@click.option("--duration", type=POSITIVE_FLOAT, default=RunConfig.duration_s, help="Time for this many seconds instead of --runs.")
+@click.option("--cooldown", type=NON_NEGATIVE_FLOAT, default=RunConfig.cooldown_s, show_default=True, help="Seconds to rest between bundles.")
+@click.option("--wait-cool", type=NON_NEGATIVE_FLOAT, default=RunConfig.wait_cool_s, show_default=True,
               help="When the device starts throttled, wait up to this many seconds for it to cool.")
-@click.option("--pin-cores", default="", help="Pin the runner to these CPUs, e.g. 4,5,6,7 (local and ssh).")
-@click.option("--power", default="auto", show_default=True,
+@click.option("--pin-cores", default=RunConfig.pin_cores, help="Pin the runner to these CPUs, e.g. 4,5,6,7 (local and ssh).")
+@click.option("--power", default=RunConfig.power, show_default=True,
               help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
-@click.option("--sample-period", type=POSITIVE_FLOAT, default=0.05, show_default=True, help="Seconds between power samples.")
-@click.option("--settle", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True,
+@click.option("--sample-period", type=POSITIVE_FLOAT, default=RunConfig.sample_period_s, show_default=True, help="Seconds between power samples.")
+@click.option("--settle", type=NON_NEGATIVE_FLOAT, default=RunConfig.settle_s, show_default=True,
               help="Seconds to wait after a run before sampling the idle baseline (the device winds down).")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
-@click.option("--timeout", type=POSITIVE_FLOAT, default=900.0, show_default=True, help="Give up on one bundle after this many seconds.")
+@click.option("--timeout", type=POSITIVE_FLOAT, default=RunConfig.timeout_s, show_default=True, help="Give up on one bundle after this many seconds.")
 @click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
 @click.option("--ssh-accept-new", is_flag=True, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
 @click.option("--remote-python", default="python3", show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
 @click.option("--remote-dir", default="/tmp/edge_time", show_default=True, help="ssh: working folder on the board.")
 @click.option("--op-profile", is_flag=True,
               help="After timing, profile operators in a second session (top-operators table; local and ssh).")
-@click.option("--op-profile-runs", type=COUNT, default=10, show_default=True, help="Inferences in the op profile.")
+@click.option("--op-profile-runs", type=COUNT, default=RunConfig.op_profile_runs, show_default=True, help="Inferences in the op profile.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
         sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, op_profile,
         op_profile_runs, out_dir) -> None:
     """Profile BUNDLES on --device and write a report into --out."""
-    from edge_time.profiler import RunConfig, open_target
+    from edge_time.profiler import open_target
     from edge_time.profiler import profile as run_profile
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,

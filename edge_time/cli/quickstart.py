@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from edge_time.bundle import TARGETS
+from edge_time.cli.distill import SIZE_HELP, SIZES
 from edge_time.cli.types import COUNT
+from edge_time.quickstart import QuickstartConfig
 
 QUICKSTART_EPILOG = """\b
 Examples:
@@ -28,17 +29,16 @@ Output folder:
 
 
 @click.command("quickstart", epilog=QUICKSTART_EPILOG)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("edge-time-quickstart"),
+@click.option("--out", type=click.Path(path_type=Path), default=QuickstartConfig.out,
               show_default=True, help="Output folder (created; an existing one needs --overwrite).")
-@click.option("--size", type=click.Choice(["xs", "s", "m"]), default="xs", show_default=True,
-              help="Student preset: xs=256/4L/4H, s=384/6L/12H, m=768/6L/12H (hidden/layers/heads).")
-@click.option("--steps", type=COUNT, default=60, show_default=True, help="Distillation steps.")
-@click.option("--max-length", type=COUNT, default=128, show_default=True,
+@click.option("--size", type=click.Choice(SIZES), default=QuickstartConfig.size, show_default=True, help=SIZE_HELP)
+@click.option("--steps", type=COUNT, default=QuickstartConfig.steps, show_default=True, help="Distillation steps.")
+@click.option("--max-length", type=COUNT, default=QuickstartConfig.max_length, show_default=True,
               help="Tokens: distillation chunks, the student's positions, the profiled sequence length.")
-@click.option("--batch-size", type=COUNT, default=16, show_default=True, help="Distillation batch (sequences).")
-@click.option("--targets", default=",".join(TARGETS), show_default=True,
+@click.option("--batch-size", type=COUNT, default=QuickstartConfig.batch_size, show_default=True, help="Distillation batch (sequences).")
+@click.option("--targets", default=",".join(QuickstartConfig.targets), show_default=True,
               help="Comma-separated export targets.")
-@click.option("--runs", type=COUNT, default=100, show_default=True, help="Timed profiling runs per bundle.")
+@click.option("--runs", type=COUNT, default=QuickstartConfig.runs, show_default=True, help="Timed profiling runs per bundle.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier quickstart folder (never any other folder).")
 @click.option("--open", "open_report", is_flag=True, help="Open report.html in a web browser at the end.")
 @click.option("--quiet", is_flag=True, help="Only the steps, their commands and the summary: no progress bars.")
@@ -55,7 +55,6 @@ def quickstart(out, size, steps, max_length, batch_size, targets, runs, overwrit
     The defaults take about 2 minutes on 2 CPU cores, half of it distillation
     (docs/quickstart.md). Needs the demo extra: pip install -e ".[demo]".
     """
-    from edge_time.quickstart import QuickstartConfig
     from edge_time.quickstart import quickstart as run
 
     config = QuickstartConfig(out=out, size=size, steps=steps, max_length=max_length, batch_size=batch_size,

@@ -10,6 +10,7 @@ import click
 from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
 from edge_time.runtime.tasks import TASK_GRAPHS
+from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
 
 
 @click.command("finetune")
@@ -20,36 +21,36 @@ from edge_time.runtime.tasks import TASK_GRAPHS
 @click.option("--dev", "dev_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Dev file: scored after every epoch; the best checkpoint is kept.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Task model folder to write.")
-@click.option("--epochs", type=COUNT, default=10, show_default=True)
+@click.option("--epochs", type=COUNT, default=FinetuneConfig.epochs, show_default=True)
 @click.option("--max-steps", type=COUNT, help="Stop after this many steps (overrides --epochs).")
-@click.option("--batch-size", type=COUNT, default=16, show_default=True, help="Sentences/examples per step.")
-@click.option("--lr", type=POSITIVE_FLOAT, default=5e-5, show_default=True, help="Encoder learning rate.")
-@click.option("--head-lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True, help="Head learning rate.")
-@click.option("--label-smoothing", type=PROBABILITY, default=0.1, show_default=True)
-@click.option("--patience", type=COUNT, default=3, show_default=True,
+@click.option("--batch-size", type=COUNT, default=FinetuneConfig.batch_size, show_default=True, help="Sentences/examples per step.")
+@click.option("--lr", type=POSITIVE_FLOAT, default=FinetuneConfig.learning_rate, show_default=True, help="Encoder learning rate.")
+@click.option("--head-lr", type=POSITIVE_FLOAT, default=FinetuneConfig.head_learning_rate, show_default=True, help="Head learning rate.")
+@click.option("--label-smoothing", type=PROBABILITY, default=FinetuneConfig.label_smoothing, show_default=True)
+@click.option("--patience", type=COUNT, default=FinetuneConfig.patience, show_default=True,
               help="Stop after this many dev evaluations without improvement.")
 @click.option("--eval-every", type=COUNT, help="Steps between dev evaluations [default: one epoch].")
-@click.option("--max-length", type=COUNT, default=512, show_default=True, help="Subword tokens per sentence.")
+@click.option("--max-length", type=COUNT, default=FinetuneConfig.max_length, show_default=True, help="Subword tokens per sentence.")
 @click.option("--max-train-examples", type=COUNT, help="Use only the first N training examples (quick runs).")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--freeze-embeddings/--train-embeddings", default=None,
+@click.option("--seed", type=int, default=FinetuneConfig.seed, show_default=True)
+@click.option("--freeze-embeddings/--train-embeddings", default=FinetuneConfig.freeze_embeddings,
               help="Keep the word embedding matrix fixed (several times faster steps for large vocabularies) or train "
               "it [default: frozen when it has >= 100k rows, e.g. XLM-R's 250k; trained otherwise].")
-@click.option("--layer-decay", type=FRACTION, default=1.0, show_default=True,
+@click.option("--layer-decay", type=FRACTION, default=FinetuneConfig.layer_decay, show_default=True,
               help="Layer-wise lr decay: block i of L trains at lr x decay^(L-i); 1 disables it.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=FinetuneConfig.precision, show_default=True,
               help="bf16 autocast where the hardware has native bf16 (CUDA, AVX512-BF16/AMX, ARM BF16), else fp32.")
 @click.option("--teacher-model", type=click.Path(exists=True, file_okay=False),
               help="Task distillation: a fine-tuned task model (same task) whose soft outputs the student learns on "
               "--unlabeled text before gold fine-tuning; the student takes its label set.")
 @click.option("--unlabeled", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Raw UTF-8 text for task distillation, one document per line (repeatable).")
-@click.option("--distill-steps", type=NON_NEGATIVE, default=300, show_default=True,
+@click.option("--distill-steps", type=NON_NEGATIVE, default=FinetuneConfig.distill_steps, show_default=True,
               help="Task-distillation steps (batches of --batch-size sentences) before gold fine-tuning.")
-@click.option("--head-init", type=click.Choice(["auto", "teacher", "random"]), default="auto", show_default=True,
+@click.option("--head-init", type=click.Choice(HEAD_INITS), default=FinetuneConfig.head_init, show_default=True,
               help="Start the head from --teacher-model's head, cut to the kept layers and units of a student that "
               "`edge-time distill --init teacher` cut from that teacher (auto: whenever it fits), or at random.")
-@click.option("--lemma-lexicon/--no-lemma-lexicon", default=True, show_default=True,
+@click.option("--lemma-lexicon/--no-lemma-lexicon", default=FinetuneConfig.lemma_lexicon, show_default=True,
               help="UD: store every training form's seen lemma rules; decoding picks a known form's lemma among "
               "them (the classifier alone handles unseen forms).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (only once a checkpoint is ready).")
@@ -71,7 +72,6 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
     The folder holds the HF encoder, edge_time_task.json and head.safetensors; export it with
     `edge-time export --model out/cs-ud --target onnx`.
     """
-    from edge_time.tasks.train import FinetuneConfig
     from edge_time.tasks.train import finetune as run
 
     result = run(FinetuneConfig(task=task, model=Path(model), train=Path(train_path), dev=Path(dev_path),

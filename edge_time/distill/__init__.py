@@ -6,7 +6,8 @@
 Modules: ``teachers`` (where Q/K/V live per architecture), ``student`` (size presets),
 ``selection`` (students cut out of their teacher), ``defaults`` (CPU/GPU budget presets), ``vocab``
 (vocabulary trimming), ``loss`` (relation and hidden-state losses), ``data`` (corpus chunks and
-order), ``checkpoint``, ``card`` (model card) and ``recipe`` (the training loop, top to bottom).
+order), ``checkpoint``, ``card`` (model card), ``config`` (``DistillConfig``, no torch), ``prepare``
+(checks, run folder, tokenized data) and ``recipe`` (the training loop, top to bottom).
 Names are imported on first use, so the CLI reads the presets without loading torch.
 """
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 from importlib import import_module
 
 _API = {
-    "DistillConfig": "edge_time.distill.recipe",
-    "DistillError": "edge_time.distill.recipe",
+    "DistillConfig": "edge_time.distill.config",
+    "DistillError": "edge_time.distill.config",
     "distill": "edge_time.distill.recipe",
     "PRESETS": "edge_time.distill.student",
     "StudentSize": "edge_time.distill.student",

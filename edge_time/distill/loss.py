@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
+from edge_time.distill.config import DEFAULT_BLOCK_ELEMENTS
+
 MASKED = -1.0e9  # finite: exp() underflows to exactly 0 in fp32, and 0 * finite stays 0 (no NaN)
-DEFAULT_BLOCK_ELEMENTS = 1 << 22  # floats per logits block (16 MiB); about 6 such temporaries live at once
 
 
 @dataclass(frozen=True)

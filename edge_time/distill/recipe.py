@@ -2,7 +2,7 @@
 
 1. check the configuration (before anything is written) and fill the budget from the device's
 preset (:mod:`edge_time.distill.defaults`), 2. tokenize the corpus with the teacher tokenizer into
-chunks and trim the vocabulary, 3. build the frozen teacher (cut after layer L) and the BERT
+chunks and trim the vocabulary (steps 1 and 2 live in :mod:`edge_time.distill.prepare`), 3. build the frozen teacher (cut after layer L) and the BERT
 student, cut out of the teacher (:mod:`edge_time.distill.selection`) or random, 4. train with
 accelerate (one CPU, DDP over GPUs/nodes, bf16 autocast where the hardware has native bf16),
 validating and checkpointing every ``save_every`` steps, 5. write the best student as a Hugging
@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,246 +31,15 @@ from edge_time.bundle import position_offset
 from edge_time.compute import resolve_precision
 from edge_time.distill import checkpoint as ckpt
 from edge_time.distill.card import write_card
-from edge_time.distill.data import (SampleOrder, check_corpus, collate, corpus_fingerprint, load_chunks, save_chunks,
-                                    split_validation, tokenize_corpus)
-from edge_time.distill.defaults import with_defaults
-from edge_time.distill.loss import DEFAULT_BLOCK_ELEMENTS, Relation, hidden_state_loss, relation_loss
-from edge_time.distill.selection import Selection, init_from_teacher, measure_importance, resolve_init, select
-from edge_time.distill.student import build_student, freeze_unused_top, resolve_size
+from edge_time.distill.config import DistillConfig, DistillError
+from edge_time.distill.data import SampleOrder, check_corpus, collate
+from edge_time.distill.loss import hidden_state_loss, relation_loss
+from edge_time.distill.prepare import (default_relation_heads, prepare_data, prepare_out_dir, removed_if_refused,
+                                       validate_config)
+from edge_time.distill.selection import Selection, init_from_teacher, measure_importance, select
+from edge_time.distill.student import build_student, freeze_unused_top
 from edge_time.distill.teachers import ProjectionCapture, load_teacher, qkv_modules
-from edge_time.distill.vocab import identity_vocab, model_kind, tokenizer_from_json, trim_tokenizer
-from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import DISTILL_CONFIG_NAME as CONFIG_NAME
-
-# Fields that may change between a run and its --resume.
-RESUMABLE_CHANGES = {"max_steps", "save_every", "log_every", "resume", "overwrite", "progress"}
-
-
-class DistillError(EdgeTimeError):
-    """A distillation setting or run folder that cannot be used; the message names the fix."""
-
-
-@dataclass
-class DistillConfig:
-    teacher: str  # HF folder or hub id
-    corpus: list[str]  # text / JSONL / Parquet files (.gz ok) or hf:NAME[:CONFIG[:SPLIT]]
-    out: str
-    size: str | None = "s"  # xs / s / m; hidden/layers/heads/ffn override it
-    hidden: int | None = None
-    layers: int | None = None
-    heads: int | None = None
-    ffn: int | None = None
-    teacher_layer: int | None = None  # 1-based; default min(12, teacher layers)
-    relation_heads: int | None = None  # default 64 (teacher hidden >= 1024), 48 (>= 768), else teacher heads;
-    # lowered to divide both hidden sizes
-    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])
-    init: str = "auto"  # teacher | random | auto (teacher weights whenever the student fits in the teacher)
-    hidden_loss: float = 0.0  # weight of the hidden-state loss (teacher-initialised students: units correspond)
-    init_sample: int = 64  # corpus chunks whose teacher activations choose the kept units
-    preset: str = "auto"  # cpu | gpu | auto (by device): fills the budget fields left None below
-    precision: str = "auto"  # fp32 | bf16 | auto (bf16 where the hardware has it natively)
-    dropout: float = 0.1  # student hidden + attention dropout (BERT's default)
-    max_length: int | None = None  # preset: 128 on CPU, 512 on GPU
-    pack_documents: bool = False  # concatenate short documents into full-length chunks
-    batch_size: int | None = None  # global: across processes and accumulation steps; preset: 32 CPU, 256 GPU
-    grad_accum: int = 1
-    max_steps: int | None = None  # preset: 300 CPU, 10k GPU
-    lr: float | None = None  # preset: 1e-4 for teacher-initialised students, 6e-4 for random ones
-    warmup_steps: int | None = None  # default 2% of max_steps (the paper: 4k of 200k)
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-6
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    seed: int = 0
-    valid: list[str] | None = None  # held-out files; default: a slice of the corpus
-    valid_fraction: float = 0.01
-    max_valid_chunks: int = 256
-    save_every: int | None = None  # validate + checkpoint interval (steps); preset: 100 CPU, 500 GPU
-    log_every: int = 10
-    trim_vocab: bool = True
-    vocab_coverage: float = 1.0
-    max_vocab: int | None = None
-    min_count: int = 1
-    text_field: str = "text"
-    encoding: str = "utf-8"  # of text/JSONL corpus files
-    max_documents: int | None = None
-    block_elements: int = DEFAULT_BLOCK_ELEMENTS
-    resume: bool = False
-    overwrite: bool = False
-    trust_remote_code: bool = False
-    progress: bool = True
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-# ---------------------------------------------------------------- 1. checks and folders
-
-def validate_config(config: DistillConfig, teacher_dir: Path):
-    """Everything that can be checked from the teacher's config.json alone, before anything is written.
-
-    Returns (config with the preset's budget filled in, student size, 'teacher'|'random', why, relations).
-    """
-    config, size, init, why = resolve_student(config, teacher_dir)
-    try:
-        relations = tuple(Relation.parse(r) for r in config.relations)
-    except ValueError as exc:
-        raise DistillError(str(exc)) from exc
-    if not config.corpus:
-        raise DistillError("no corpus given; pass --corpus FILE (text, JSONL or Parquet)")
-    for name in ("batch_size", "grad_accum", "max_steps", "save_every", "log_every", "max_length"):
-        if getattr(config, name) < 1:
-            raise DistillError(f"{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
-    if config.max_length > 4096:
-        raise DistillError(f"--max-length {config.max_length} is larger than 4096; students use absolute positions")
-    if config.hidden_loss < 0:
-        raise DistillError(f"--hidden-loss must be >= 0, got {config.hidden_loss}")
-    return config, size, init, why, relations
-
-
-def resolve_student(config: DistillConfig, teacher_dir: Path):
-    """(config with the preset's budget filled in, student size, 'teacher'|'random', why) from the teacher config."""
-    from transformers import AutoConfig
-
-    size = resolve_size(config.size, config.hidden, config.layers, config.heads, config.ffn)
-    try:
-        teacher_config = AutoConfig.from_pretrained(teacher_dir, trust_remote_code=config.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise DistillError(f"{teacher_dir}: cannot read the teacher's config.json ({exc})") from exc
-    total = int(getattr(teacher_config, "num_hidden_layers", 0))
-    layers = config.teacher_layer or min(12, total)
-    init, size, why = resolve_init(config.init, teacher_config, size, layers, heads_given=config.heads is not None)
-    if init == "random" and config.hidden_loss:
-        raise DistillError("--hidden-loss needs a teacher-initialised student (its units match the teacher's); "
-                           "drop --hidden-loss or use --init teacher")
-    return with_defaults(config, init), size, init, why
-
-
-def prepare_out_dir(config: DistillConfig) -> Path:
-    out = Path(config.out)
-    marker = out / CONFIG_NAME
-    if config.resume:
-        if not marker.is_file():
-            raise DistillError(f"--resume: {out} is not a distillation run folder (no {CONFIG_NAME}); "
-                               f"drop --resume to start a new run")
-        saved = json.loads(marker.read_text())["config"]
-        changed = sorted(k for k, v in config.to_json().items()
-                         if k not in RESUMABLE_CHANGES and json.loads(json.dumps(v)) != saved.get(k))
-        if changed:
-            raise DistillError(f"--resume with different settings ({', '.join(changed)}); use the run's original "
-                               f"settings or start a new --out")
-        return out
-    if out.exists() and any(out.iterdir()):
-        if not config.overwrite:
-            raise DistillError(f"output {out} already exists; pass --resume to continue it, --overwrite to "
-                               f"start over, or choose another --out")
-        if not marker.is_file():
-            raise DistillError(f"--overwrite refuses to delete {out}: it is not a distillation run folder")
-        shutil.rmtree(out)
-    # The marker first: a run killed before its first checkpoint (e.g. while tokenising) leaves a folder
-    # that --resume continues and --overwrite may replace. The full config replaces it once data is ready.
-    write_json_atomic(marker, {"config": config.to_json(), "status": "started"})
-    return out
-
-
-@contextlib.contextmanager
-def removed_if_refused(out: Path, fresh: bool):
-    """A new run that is refused before its first checkpoint (an empty corpus, a bad --teacher-layer)
-    leaves no folder behind; a resumed run, or one with checkpoints, is always kept."""
-    try:
-        yield
-    except EdgeTimeError:
-        if fresh and not ckpt.read_pointer(out / "run" / "checkpoints").get("last"):
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def default_relation_heads(teacher_hidden: int, teacher_heads: int, student_hidden: int) -> int:
-    """MiniLMv2's choice (64 for large teachers, 48 for base, else the teacher's heads), lowered to
-    the largest count that divides both hidden sizes (e.g. 8 for a 384 teacher and an xs student)."""
-    preferred = 64 if teacher_hidden >= 1024 else 48 if teacher_hidden >= 768 else teacher_heads
-    common = math.gcd(teacher_hidden, student_hidden)
-    return max(h for h in range(1, preferred + 1) if common % h == 0)
-
-
-# ---------------------------------------------------------------- 2. data and vocabulary
-
-def prepare_data(config: DistillConfig, tokenizer, run: Path, accelerator, log):
-    """Chunks (teacher ids), validation chunks and the trimmed vocabulary, cached in ``run``."""
-    tok_json = tokenizer.backend_tokenizer.to_str()
-    sources = list(config.corpus) + list(config.valid or [])
-    knobs = [config.pack_documents, config.trim_vocab, config.vocab_coverage, config.max_vocab, config.min_count, config.seed,
-             config.valid_fraction, config.max_valid_chunks, config.encoding]
-    fingerprint = corpus_fingerprint(sources, tok_json, config.max_length, config.text_field,
-                                     config.max_documents) + "|" + "|".join(map(str, knobs))
-    data_dir = run / "data"
-    info_path = data_dir / "data.json"
-    with accelerator.main_process_first():
-        cached = info_path.is_file() and json.loads(info_path.read_text()).get("fingerprint") == fingerprint
-        if not cached and accelerator.is_main_process:
-            info = _tokenize_and_trim(config, tokenizer, tok_json, data_dir, log)
-            write_json_atomic(info_path, {**info, "fingerprint": fingerprint})
-    info = json.loads(info_path.read_text())
-    chunks, valid = load_chunks(data_dir / "train"), load_chunks(data_dir / "valid")
-    kept = np.load(data_dir / "kept.npy")
-    to_student = np.load(data_dir / "teacher_to_student.npy")
-    return chunks, valid, kept, to_student, info
-
-
-def _tokenize_and_trim(config: DistillConfig, tokenizer, tok_json: str, data_dir: Path, log) -> dict:
-    from tqdm.auto import tqdm
-
-    backend = tokenizer.backend_tokenizer
-    bar = tqdm(desc="tokenizing corpus", unit=" docs", disable=not config.progress)
-    corpus = tokenize_corpus(list(config.corpus), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                             config.max_length, config.text_field, config.max_documents, config.pack_documents,
-                             progress=bar.update, encoding=config.encoding)
-    counts, chars = corpus.counts, corpus.chars
-    if config.valid:
-        valid_corpus = tokenize_corpus(list(config.valid), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                       config.max_length, config.text_field, config.max_documents,
-                                       config.pack_documents, progress=bar.update, encoding=config.encoding)
-        train, valid = corpus.chunks, valid_corpus.chunks.subset(np.arange(min(len(valid_corpus.chunks),
-                                                                               config.max_valid_chunks)))
-    else:
-        train_idx, valid_idx = split_validation(len(corpus.chunks), config.valid_fraction,
-                                                config.max_valid_chunks, config.seed)
-        train, valid = corpus.chunks.subset(train_idx), corpus.chunks.subset(valid_idx)
-    bar.close()
-    teacher_json = json.loads(tok_json)
-    teacher_vocab = backend.get_vocab_size(with_added_tokens=True)
-    if config.trim_vocab:
-        trimmed = trim_tokenizer(teacher_json, counts, chars, config.vocab_coverage, config.max_vocab,
-                                 config.min_count)
-    else:
-        trimmed = identity_vocab(teacher_json, teacher_vocab)
-    save_chunks(train, data_dir / "train")
-    save_chunks(valid, data_dir / "valid")
-    np.save(data_dir / "kept.npy", trimmed.kept)
-    np.save(data_dir / "teacher_to_student.npy", trimmed.teacher_to_student)
-    save_student_tokenizer(trimmed.tokenizer_json, tokenizer, config.max_length, data_dir / "tokenizer")
-    info = {"documents": corpus.documents, "train_chunks": len(train), "valid_chunks": len(valid),
-            "train_tokens": int(train.lengths().sum()), "teacher_vocab": teacher_vocab,
-            "student_vocab": int(trimmed.size), "tokenizer_model": model_kind(teacher_json),
-            "trimmed": config.trim_vocab, "token_coverage": trimmed.token_coverage}
-    log(f"corpus: {corpus.documents} documents -> {len(train)} training chunks ({info['train_tokens']} tokens), "
-        f"{len(valid)} validation chunks; vocabulary {teacher_vocab} -> {trimmed.size} entries")
-    return info
-
-
-def save_student_tokenizer(tokenizer_json: dict, teacher_tokenizer, max_length: int, folder: Path) -> None:
-    """tokenizer.json + tokenizer_config.json that AutoTokenizer loads, with the teacher's special tokens."""
-    from transformers import PreTrainedTokenizerFast
-
-    specials = {k: v for k, v in teacher_tokenizer.special_tokens_map.items() if isinstance(v, str)}
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer_from_json(tokenizer_json),
-                                   model_max_length=max_length, **specials)
-    folder.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(folder)
-    config_path = folder / "tokenizer_config.json"  # the class name older transformers releases know too
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()),
-                                       "tokenizer_class": "PreTrainedTokenizerFast"}, indent=2))
-
 
 # ---------------------------------------------------------------- 3. models
 

@@ -4,10 +4,27 @@
     >>> result = export_model("path/to/model", target="executorch", out="bundles/minilm-et",
     ...                       quantize="int8-dynamic")
     >>> result.parity["summary"]["min_cosine"]
+
+Names are imported on first use, so the CLI reads :mod:`edge_time.exporters.options` without torch.
 """
 
-from edge_time.exporters.api import ExportResult, export_model
-from edge_time.exporters.base import ExportError, ParityThresholds
-from edge_time.exporters.registry import TARGETS, get_target
+from __future__ import annotations
 
-__all__ = ["export_model", "ExportResult", "ExportError", "ParityThresholds", "TARGETS", "get_target"]
+from importlib import import_module
+
+# public name -> module that defines it
+_API = {
+    "export_model": "edge_time.exporters.api",
+    "ExportResult": "edge_time.exporters.api",
+    "ExportError": "edge_time.exporters.base",
+    "ParityThresholds": "edge_time.exporters.options",
+    "TARGETS": "edge_time.exporters.registry",
+    "get_target": "edge_time.exporters.registry",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'edge_time.exporters' has no attribute {name!r}")
+    return getattr(import_module(_API[name]), name)

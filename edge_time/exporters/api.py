@@ -19,7 +19,8 @@ from typing import Callable
 from edge_time import __version__
 from edge_time.bundle import Manifest, TensorSpec, read_manifest, staging_dir, write_manifest
 from edge_time.compute import cpu_description
-from edge_time.exporters.base import ExportError, ExportOptions, ParityThresholds
+from edge_time.exporters.base import ExportError
+from edge_time.exporters.options import ExportOptions, ParityThresholds
 from edge_time.exporters.parity import format_report, run_parity
 from edge_time.exporters.registry import get_target
 from edge_time.modeling.spec import TASK_CONFIG_NAME, ExportSpec, encoder_spec, resolve_model_dir
@@ -48,10 +49,10 @@ class ExportResult:
     seconds: float
 
 
-def export_model(model: str | Path, target: str, out: str | Path, quantize: str = "none",
+def export_model(model: str | Path, target: str, out: str | Path, quantize: str = ExportOptions.quantize,
                  calibration: str | Path | None = None, parity_texts: str | Path | None = None,
-                 seq_buckets: tuple[int, ...] = (32, 128, 512), compat: str | None = None,
-                 max_length: int = 512, thresholds: ParityThresholds | None = None,
+                 seq_buckets: tuple[int, ...] = ExportOptions.seq_buckets, compat: str | None = None,
+                 max_length: int = ExportOptions.max_length, thresholds: ParityThresholds | None = None,
                  graph_batch: int | None = None, for_android: bool = False, overwrite: bool = False,
                  trust_remote_code: bool = False,
                  progress: Callable[[str], None] | None = None) -> ExportResult:
@@ -66,7 +67,8 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
     say = progress or (lambda message: None)
     target_impl = get_target(target)
     options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
-                            compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), graph_batch=graph_batch)
+                            compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), max_length=max_length,
+                            graph_batch=graph_batch)
     target_impl.check_options(options)
     if quantize == "int8-static":
         if calibration is None:
@@ -78,7 +80,7 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="edge-time-export-") as work, staging_dir(out, overwrite) as stage:
         say(f"loading {model}")
-        spec = load_export_spec(model, Path(work), max_length=max_length,
+        spec = load_export_spec(model, Path(work), max_length=options.max_length,
                                 explicit_positions=compat == "tflite-runtime", trust_remote_code=trust_remote_code)
         if not target_impl.dynamic_shapes:
             options.seq_buckets = tuple(b for b in options.seq_buckets if b <= spec.max_length) or (spec.max_length,)

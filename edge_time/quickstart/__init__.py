@@ -132,7 +132,7 @@ def quickstart(config: QuickstartConfig, say: Callable[[str], None] = lambda mes
     command that reruns it alone. Raises QuickstartError (or the failing step's EdgeTimeError).
     """
     from edge_time.distill import DistillConfig, distill
-    from edge_time.distill.recipe import validate_config
+    from edge_time.distill.prepare import validate_config
     from edge_time.exporters import export_model
     from edge_time.modeling.builtin import default_model_dir
     from edge_time.profiler import RunConfig, open_target, profile

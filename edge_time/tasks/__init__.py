@@ -12,7 +12,7 @@ from importlib import import_module
 
 # public name -> module that defines it
 _API = {
-    "FinetuneConfig": "edge_time.tasks.train",
+    "FinetuneConfig": "edge_time.tasks.config",
     "FinetuneResult": "edge_time.tasks.train",
     "finetune": "edge_time.tasks.train",
     "EvalResult": "edge_time.tasks.api",

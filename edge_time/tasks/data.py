@@ -19,7 +19,7 @@ import numpy as np
 
 from edge_time.errors import EdgeTimeError
 from edge_time.runtime.decode import lemma_rule
-from edge_time.runtime.predict import TaskPredictor, to_jsonable
+from edge_time.runtime.predict import TaskPredictor, encode_pairs, to_jsonable
 from edge_time.runtime.tasks import TASK_GRAPHS, TaskGraph
 from edge_time.tasks import formats, metrics
 from edge_time.tasks.formats import DataError, simple_tokenize
@@ -98,6 +98,12 @@ class Task:
     def predict_file(self, predictor: TaskPredictor, path: Path) -> str:
         """Predictions for an input file in the task's own format."""
         raise NotImplementedError
+
+    def sample_inputs(self, predictor: TaskPredictor, texts: list[str], seq_len: int | None = None):
+        """Graph inputs for plain texts, built as the device builds them (parity and calibration)."""
+        if self.graph.word_level:
+            return predictor.word_batch([t.split() or ["."] for t in texts], seq_len)
+        return predictor.text_batch(list(texts), seq_len)
 
     def head_options(self, targets=None, teacher=None) -> dict[str, Any]:
         """Extra head arguments for a training forward on gold ``targets`` or towards ``teacher`` outputs."""
@@ -431,6 +437,10 @@ class QATask(Task):
 
     def words(self, example):
         return example.context.split()
+
+    def sample_inputs(self, predictor, texts, seq_len=None):
+        """Each text asks about itself: parity and calibration need inputs, not answers."""
+        return encode_pairs(predictor.text_encoder, list(texts), list(texts), seq_len)[0].arrays()
 
     def inputs(self, predictor, batch):
         encoded, sequence_ids = predictor.pair_batch([e.question for e in batch], [e.context for e in batch])

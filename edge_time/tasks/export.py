@@ -15,10 +15,11 @@ import torch
 
 from edge_time.modeling.encoder import EdgeEncoder, supports
 from edge_time.modeling.spec import ExportSpec, ModelLoadError, weights_sha256
-from edge_time.runtime.predict import TaskPredictor, encode_pairs
+from edge_time.runtime.predict import TaskPredictor
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import TextEncoder
 from edge_time.tasks.checkpoint import load_task_model
+from edge_time.tasks.data import get_task
 from edge_time.tasks.heads import HFStack, task_model
 
 
@@ -45,12 +46,7 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
         axes["words"] = [graph.min_words, max_length]
 
     def make_inputs(texts: list[str], seq_len: int | None = None) -> dict[str, torch.Tensor]:
-        if graph.word_level:
-            arrays = predictor.word_batch([t.split() or ["."] for t in texts], seq_len)
-        elif spec.task == "cls":
-            arrays = predictor.text_batch(list(texts), seq_len)
-        else:  # QA: each text asks about itself (parity and calibration need inputs, not answers)
-            arrays = encode_pairs(text_encoder, list(texts), list(texts), seq_len)[0].arrays()
+        arrays = get_task(spec.task).sample_inputs(predictor, texts, seq_len)
         return {name: torch.from_numpy(arrays[name]) for name in names}
 
     return ExportSpec(

@@ -21,10 +21,8 @@ from torch import nn
 
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import DISTILL_CONFIG_NAME
+from edge_time.tasks.config import HEAD_INITS
 from edge_time.tasks.heads import LayerMix
-
-HEAD_INITS = ("auto", "teacher", "random")
-
 
 def student_selection(model_dir: Path) -> dict | None:
     """The teacher parts a distilled student kept (``layers``, ``hidden``), or None (random init / not a student)."""

@@ -16,7 +16,7 @@ import math
 import random
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from edge_time.compute import autocast, resolve_precision
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, resolve_model_dir
 from edge_time.tasks.checkpoint import TaskSpec, load_task_model, save_task_model, text_encoder_for, torch_predictor
+from edge_time.tasks.config import FinetuneConfig
 from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
 from edge_time.tasks.head_init import init_head_from_teacher
@@ -37,43 +38,6 @@ from edge_time.tasks.heads import HFStack, build_head, task_model
 
 RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
 FREEZE_EMBEDDINGS_ROWS = 100_000  # vocabularies this large (XLM-R: 250k) are frozen unless asked otherwise
-
-
-@dataclass
-class FinetuneConfig:
-    """Everything a fine-tuning run needs; the CLI fills it from its options."""
-
-    task: str  # ud | ner | cls | qa
-    model: Path  # HF encoder folder (a distilled student or a teacher)
-    train: Path
-    dev: Path
-    out: Path
-    epochs: int = 10
-    batch_size: int = 16
-    learning_rate: float = 5e-5  # encoder
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    label_smoothing: float = 0.1  # UD taggers and classification; not NER/QA spans
-    patience: int = 3  # evaluations without dev improvement before stopping
-    eval_every: int | None = None  # steps between dev evaluations (default: once per epoch)
-    max_steps: int | None = None
-    max_length: int = 512
-    max_train_examples: int | None = None
-    seed: int = 42
-    head: dict[str, Any] = field(default_factory=dict)  # head sizes: mlp, arc, rel, dropout
-    freeze_embeddings: bool | None = None  # keep the word embeddings fixed; None: freeze >= 100k rows (much faster)
-    layer_decay: float = 1.0  # layer-wise lr decay: block i (1..L) gets lr x decay^(L - i), embeddings decay^L
-    precision: str = "auto"  # fp32 | bf16 | auto (bf16 where the hardware has native bf16)
-    teacher_model: Path | None = None  # a fine-tuned task model whose soft outputs the student learns first
-    unlabeled: list[Path] = field(default_factory=list)  # raw text for task distillation (one document per line)
-    distill_steps: int = 300  # task-distillation steps before gold fine-tuning
-    max_unlabeled: int = 50_000  # sentences sampled from --unlabeled
-    distill_temperature: float = 1.0
-    head_init: str = "auto"  # teacher | random | auto (the --teacher-model's head, cut, when the student was cut from it)
-    lemma_lexicon: bool = True  # UD: a training form's lemma is chosen among the rules seen with it
-    overwrite: bool = False
-    progress: bool = True
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from edge_time.distill import DistillConfig, distill
-from edge_time.distill.recipe import default_relation_heads
+from edge_time.distill.prepare import default_relation_heads
 
 STEPS = 30
 TINY = dict(size=None, hidden=32, layers=2, heads=2, max_length=64, batch_size=8, max_steps=STEPS, save_every=10,

@@ -7,7 +7,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from edge_time.distill.data import tokenize_corpus
-from edge_time.distill.recipe import save_student_tokenizer
+from edge_time.distill.prepare import save_student_tokenizer
 from edge_time.distill.vocab import VocabError, choose_ids, language_alphabet, trim_tokenizer
 
 

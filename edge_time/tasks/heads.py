@@ -29,6 +29,45 @@ class LayerMix(nn.Module):
         return (stack * weights[:, None, None, None]).sum(dim=0)
 
 
+class LayerMixes(nn.ModuleDict):
+    """Named layer mixes of one head; ``forward`` returns their mixed states in name order."""
+
+    def forward(self, stack: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(mix(stack) for mix in self.values())
+
+
+class FoldedMixes(nn.Module):
+    """Export form of a head's layer mixes: all of them as one MatMul over the stacked states.
+
+    The mixes' softmaxes are computed once here, so the graph holds one MatMul instead of a softmax,
+    a broadcast multiply and a sum per mix (UD: five). Same function in fp32 (only the summation
+    order differs). Built by :func:`fold_layer_mixes`; returns a tuple for a :class:`LayerMixes`,
+    a tensor for a single :class:`LayerMix`, like the module it replaces.
+    """
+
+    def __init__(self, mixes: list[LayerMix], single: bool):
+        super().__init__()
+        self.register_buffer("weights", torch.stack([torch.softmax(m.weights.detach(), dim=0) for m in mixes]))
+        self.single = single
+
+    def forward(self, stack: torch.Tensor):
+        mixed = torch.matmul(self.weights, stack.reshape(stack.shape[0], -1))
+        mixed = mixed.reshape((self.weights.shape[0],) + tuple(stack.shape[1:]))
+        return mixed[0] if self.single else mixed.unbind(0)
+
+
+def fold_layer_mixes(module: nn.Module) -> nn.Module:
+    """``module`` with every layer mix replaced in place by its :class:`FoldedMixes` (export time only:
+    the folded weights are buffers, no longer trained)."""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LayerMixes):
+                setattr(parent, name, FoldedMixes(list(child.values()), single=False))
+            elif isinstance(child, LayerMix) and not isinstance(parent, LayerMixes):
+                setattr(parent, name, FoldedMixes([child], single=True))
+    return module
+
+
 class GegluMLP(nn.Module):
     """Linear -> GEGLU -> dropout -> linear (the reference's classifier block)."""
 
@@ -66,7 +105,7 @@ class UDHead(nn.Module):
                  rel: int = 64, dropout: float = 0.2):
         super().__init__()
         self.tag_names = ("upos", "xpos", "feats", "lemma_rule")
-        self.mix = nn.ModuleDict({name: LayerMix(num_states) for name in self.tag_names + ("parse",)})
+        self.mix = LayerMixes({name: LayerMix(num_states) for name in self.tag_names + ("parse",)})
         self.tag = nn.ModuleDict({name: GegluMLP(hidden, mlp, sizes[name], dropout) for name in self.tag_names})
         self.arc_dep = GegluMLP(hidden, mlp, arc, dropout)
         self.arc_head = GegluMLP(hidden, mlp, arc, dropout)
@@ -80,11 +119,10 @@ class UDHead(nn.Module):
 
     def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor,
                 label_heads: torch.Tensor | str | None = None):
-        outputs = []
-        for name in self.tag_names:
-            words = self.dropout(pool_words(self.mix[name](stack), word_pool))
-            outputs.append(self.tag[name](words))
-        words = self.dropout(pool_words(self.mix["parse"](stack), word_pool))
+        *tag_states, parse_state = self.mix(stack)
+        outputs = [self.tag[name](self.dropout(pool_words(state, word_pool)))
+                   for name, state in zip(self.tag_names, tag_states)]
+        words = self.dropout(pool_words(parse_state, word_pool))
         dep, head = self.arc_dep(words), self.arc_head(words)
         arc = torch.bmm(torch.matmul(dep, self.arc_bilinear), head.transpose(1, 2))
         arc = arc + self.arc_head_bias(head).transpose(1, 2)

@@ -32,7 +32,7 @@ def main() -> None:
     for use_lexicon in (False, True):
         predictor.config["lemma_lexicon"] = lexicon if use_lexicon else {}
         for scores, sentence in outputs:
-            lemmas = predictor.decode_ud(scores, 0, sentence.forms).lemmas
+            lemmas = predictor.decode_ud(scores, [sentence.forms])[0].lemmas
             for word, lemma in zip(sentence.words, lemmas):
                 key = ("lexicon" if use_lexicon else "classifier", "seen" if word.form in lexicon else "unseen")
                 right, total = counts.setdefault(key, [0, 0])

@@ -43,6 +43,34 @@ def decode_tree(scores: np.ndarray) -> np.ndarray:
     return heads
 
 
+def decode_trees(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """:func:`decode_tree` for a batch: ``scores`` (batch, w, w) with sentence b in
+    ``scores[b, : lengths[b] + 1, : lengths[b] + 1]``; returns heads (batch, w), 0 past each sentence.
+
+    Each word's best head (greedy, one argmax for the whole batch) is already the best tree when
+    those heads form a tree with one root child: no tree scores more than the best head of every word.
+    Only the other sentences (a cycle, several or no root children) go to Chu-Liu-Edmonds.
+    """
+    scores = np.asarray(scores)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    batch, width = scores.shape[0], scores.shape[1]
+    nodes = np.arange(width)
+    real = nodes[None, :] <= lengths[:, None]  # root + words
+    allowed = real[:, None, :] & (nodes[:, None] != nodes[None, :])[None]  # no padding heads, no self-loops
+    heads = np.where(allowed, scores, -np.inf).argmax(axis=-1)
+    words = real & (nodes > 0)[None]
+    heads[~words] = 0
+    ancestors = heads
+    for _ in range(max(1, int(np.ceil(np.log2(width))))):  # 2^k >= width steps up: every word of a tree reaches 0
+        ancestors = np.take_along_axis(ancestors, ancestors, axis=1)
+    tree = (ancestors == 0).all(axis=1) & (((heads == 0) & words).sum(axis=1) == 1)
+    tree &= np.isfinite(np.where(allowed, scores, 0.0)).all(axis=(1, 2))
+    for b in np.flatnonzero(~tree):
+        n = int(lengths[b]) + 1
+        heads[b, :n] = decode_tree(scores[b, :n, :n])
+    return heads
+
+
 # ---------------------------------------------------------------------------------------------
 # Lemmas: UDPipe-2 edit rules (casing script ; prefix/suffix edit scripts or absolute lemma)
 # ---------------------------------------------------------------------------------------------

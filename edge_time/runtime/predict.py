@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edge_time.errors import EdgeTimeError
-from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, lemma_rule_min_length
+from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_trees, lemma_rule_min_length
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import Encoded, TextEncoder
 
@@ -43,26 +43,26 @@ def word_inputs(word_ids: list[list[int | None]], n_words: list[int], pooling: s
         raise ValueError(f"pooling {pooling!r} is not 'mean' or 'first'")
     batch, seq = len(word_ids), len(word_ids[0]) if word_ids else 0
     offset = 1 if root_row else 0
-    needed = max([n + offset for n in n_words] + [1])
+    lengths = np.asarray(n_words, dtype=np.int64).reshape(batch)
+    needed = int(max(lengths.max(initial=0) + offset, 1))
     width = needed if width is None else width
     if needed > width:
         raise ValueError(f"{needed - offset} words do not fit a words axis of {width}")
+    # None (specials, padding) -> NaN -> -1, in C rather than a Python loop over tokens
+    ids = np.nan_to_num(np.array(word_ids, dtype=np.float64).reshape(batch, seq), nan=-1).astype(np.int64)
+    rows, tokens = np.nonzero((ids >= 0) & (ids < lengths[:, None]))  # row-major: tokens in order per sentence
+    words = ids[rows, tokens] + offset
+    if pooling == "first":
+        _, first = np.unique(rows * width + words, return_index=True)
+        rows, tokens, words = rows[first], tokens[first], words[first]
     pool = np.zeros((batch, width, seq), dtype=np.float32)
-    mask = np.zeros((batch, width), dtype=np.int64)
-    for b, ids in enumerate(word_ids):
-        if root_row:
-            pool[b, 0, 0] = 1.0
-        mask[b, : n_words[b] + offset] = 1
-        for t, w in enumerate(ids):
-            if w is None or w >= n_words[b]:
-                continue
-            row = w + offset
-            if pooling == "first" and pool[b, row].any():
-                continue
-            pool[b, row, t] = 1.0
-        if pooling == "mean":
-            counts = pool[b].sum(axis=1, keepdims=True)
-            np.divide(pool[b], counts, out=pool[b], where=counts > 0)
+    pool[rows, words, tokens] = 1.0
+    if root_row:
+        pool[:, 0, 0] = 1.0
+    if pooling == "mean":
+        counts = pool.sum(axis=2, keepdims=True)
+        np.divide(pool, counts, out=pool, where=counts > 0)
+    mask = (np.arange(width)[None, :] < (lengths + offset)[:, None]).astype(np.int64)
     return {"word_pool": pool, "word_mask": mask}
 
 
@@ -266,29 +266,38 @@ class TaskPredictor:
         pieces, owned = self._pieces(sentences)
         parsed: list[UDParse | None] = [None] * len(pieces)
         for indices, batch in self._batches(pieces, len):
-            outputs = self._run(self.word_batch(batch))
-            for row, (index, words) in enumerate(zip(indices, batch)):
-                parsed[index] = self.decode_ud(outputs, row, words)
+            for index, result in zip(indices, self.decode_ud(self._run(self.word_batch(batch)), batch)):
+                parsed[index] = result
         return [parsed[ids[0]] if len(ids) == 1 else _join_parses([parsed[i] for i in ids]) for ids in owned]
 
-    def decode_ud(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> UDParse:
-        n = len(words)
-        rows = slice(1, n + 1)
-        pick = lambda name: [self.labels[name][i] for i in outputs[name][row, rows].argmax(-1)]  # noqa: E731
-        heads = decode_tree(outputs["arc"][row, : n + 1, : n + 1])
+    def decode_ud(self, outputs: dict[str, np.ndarray], sentences: list[list[str]]) -> list[UDParse]:
+        """The parses of a batch's outputs (row b: ``sentences[b]``): trees, labels and tags for the whole
+        batch at once; only lemma rules are applied word by word."""
+        lengths = np.array([len(words) for words in sentences])
+        width = outputs["arc"].shape[1]
+        real = (np.arange(1, width) <= lengths[:, None])  # (batch, words) rows 1..width-1
+        heads = decode_trees(outputs["arc"], lengths)[:, 1:]
+        batch_rows = np.arange(len(sentences))[:, None]
+        label_scores = outputs["deprel"][batch_rows, np.arange(1, width)[None, :], heads].astype(np.float64)
         deprel_labels = self.labels["deprel"]
-        label_scores = outputs["deprel"][row, np.arange(1, n + 1), heads[1:]].astype(np.float64)  # (n, labels)
-        best = label_scores.argmax(-1)
         if "root" in deprel_labels:  # the root's child is `root`, no other word is
             root_id = deprel_labels.index("root")
             if len(deprel_labels) > 1:
-                label_scores[:, root_id] = -np.inf
-                best = label_scores.argmax(-1)
-            best[heads[1:] == 0] = root_id
-        deprels = [deprel_labels[i] for i in best]
-        return UDParse(words=list(words), lemmas=self._lemmas(words, outputs["lemma_rule"][row, rows]),
-                       upos=pick("upos"), xpos=pick("xpos"), feats=pick("feats"),
-                       heads=[int(h) for h in heads[1:]], deprels=deprels)
+                label_scores[..., root_id] = -np.inf
+            best = label_scores.argmax(-1)
+            best[heads == 0] = root_id
+        else:
+            best = label_scores.argmax(-1)
+        picked = {name: outputs[name][:, 1:].argmax(-1) for name in ("upos", "xpos", "feats")}
+        words = [w for sentence in sentences for w in sentence]
+        lemmas = iter(self._lemmas(words, outputs["lemma_rule"][:, 1:][real]))
+        results = []
+        for b, sentence in enumerate(sentences):
+            n = len(sentence)
+            tags = {name: [self.labels[name][i] for i in picked[name][b, :n]] for name in picked}
+            results.append(UDParse(words=list(sentence), lemmas=[next(lemmas) for _ in range(n)], **tags,
+                                   heads=heads[b, :n].tolist(), deprels=[deprel_labels[i] for i in best[b, :n]]))
+        return results
 
     @functools.cached_property
     def _lemma_rule_min_lengths(self) -> np.ndarray:
@@ -321,9 +330,8 @@ class TaskPredictor:
         pieces, owned = self._pieces(sentences)
         tagged: list[NERResult | None] = [None] * len(pieces)
         for indices, batch in self._batches(pieces, len):
-            outputs = self._run(self.word_batch(batch))
-            for row, (index, words) in enumerate(zip(indices, batch)):
-                tagged[index] = self.decode_ner(outputs, row, words)
+            for index, result in zip(indices, self.decode_ner(self._run(self.word_batch(batch)), batch)):
+                tagged[index] = result
         return [tagged[ids[0]] if len(ids) == 1 else self._join_tags([tagged[i] for i in ids]) for ids in owned]
 
     def _join_tags(self, parts: list[NERResult]) -> NERResult:
@@ -331,10 +339,14 @@ class TaskPredictor:
         tags = [t for part in parts for t in part.tags]
         return NERResult(words, tags, [Entity(kind, s, e, " ".join(words[s:e + 1])) for kind, s, e in bio_spans(tags)])
 
-    def decode_ner(self, outputs: dict[str, np.ndarray], row: int, words: list[str]) -> NERResult:
-        tags = [self.labels["tags"][i] for i in outputs["tags"][row, : len(words)].argmax(-1)]
-        entities = [Entity(kind, s, e, " ".join(words[s:e + 1])) for kind, s, e in bio_spans(tags)]
-        return NERResult(list(words), tags, entities)
+    def decode_ner(self, outputs: dict[str, np.ndarray], sentences: list[list[str]]) -> list[NERResult]:
+        best = outputs["tags"].argmax(-1)  # the whole batch at once
+        results = []
+        for b, words in enumerate(sentences):
+            tags = [self.labels["tags"][i] for i in best[b, : len(words)]]
+            entities = [Entity(kind, s, e, " ".join(words[s:e + 1])) for kind, s, e in bio_spans(tags)]
+            results.append(NERResult(list(words), tags, entities))
+        return results
 
     def classify(self, texts: list[str]) -> list[ClassResult]:
         self._expect("cls")

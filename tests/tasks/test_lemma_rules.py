@@ -92,13 +92,13 @@ def test_decoding_falls_back_to_the_best_rule_that_fits():
               [5.0, 1.0, 3.0, 0.0],    # "se": of the rules that fit, identity scores highest
               [5.0, 3.0, 1.0, 0.0],    # "oknech": the top rule fits
               [0.0, 1.0, 2.0, 3.0]]    # "V": an absolute lemma fits any form
-    parse = predictor.decode_ud(_outputs(scores), 0, ["ke", "se", "oknech", "V"])
+    parse = predictor.decode_ud(_outputs(scores), [["ke", "se", "oknech", "V"]])[0]
     assert parse.lemmas == ["k", "se", "okno", "go"]
 
 
 def test_decoding_with_no_rule_that_fits_keeps_the_form_letters():
     predictor = _predictor([lemma_rule("městech", "město")])
-    assert predictor.decode_ud(_outputs([[1.0]]), 0, ["Ke"]).lemmas == ["ke"]
+    assert predictor.decode_ud(_outputs([[1.0]]), [["Ke"]])[0].lemmas == ["ke"]
 
 
 def test_lemma_lexicon_holds_the_rules_seen_with_each_form():
@@ -123,4 +123,4 @@ def test_decoding_picks_a_known_forms_lemma_among_its_seen_rules():
     predictor.config["lemma_lexicon"] = {"ženou": [1, 2]}
     scores = [[9.0, 1.0, 3.0, 0.0],    # known form: the classifier's top rule (0) was never seen with it
               [9.0, 1.0, 3.0, 0.0]]    # unknown form: the classifier decides alone
-    assert predictor.decode_ud(_outputs(scores), 0, ["ženou", "oknech"]).lemmas == ["hnát", "okno"]
+    assert predictor.decode_ud(_outputs(scores), [["ženou", "oknech"]])[0].lemmas == ["hnát", "okno"]

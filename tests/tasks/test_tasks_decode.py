@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, lemma_rule
+from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_tree, decode_trees, lemma_rule
 
 
 def _is_single_root_tree(heads: np.ndarray) -> bool:
@@ -137,6 +137,59 @@ def test_random_scores_exercise_cycle_contraction():
         heads[0] = 0
         with_cycles += _find_cycle(heads) is not None
     assert with_cycles > 100
+
+
+def _batch_of_scores(seed: int, batch: int = 16, width: int = 41):
+    """Sentences of 1-40 words padded to one width (padding holds high junk scores); about half have
+    greedy heads that already form a single-root tree, the others cycles or several root children."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, width, size=batch)
+    lengths[:2] = 1
+    scores = rng.normal(size=(batch, width, width)) * 3.0 + 20.0 * (rng.random((batch, width, width)) < 0.01)
+    for b, n in enumerate(lengths):
+        if b % 2:  # a planted tree: word i hangs on an earlier word, word 1 on the root
+            heads = [0] + [int(rng.integers(1, d)) for d in range(2, n + 1)]
+            scores[b, np.arange(1, n + 1), heads] += 30.0
+        scores[b, n + 1:, :] = 50.0
+        scores[b, :, n + 1:] = 50.0
+    return scores, lengths
+
+
+def _reference_trees(scores, lengths):
+    trees = []
+    for block, n in zip(scores, lengths):
+        block = block[: n + 1, : n + 1]
+        penalised = block.copy()
+        penalised[1:, 0] -= (float(block[1:].max() - block[1:].min()) + 1.0) * (n + 1)
+        trees.append(_chu_liu_edmonds(penalised))
+    return trees
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_batched_decoder_gives_the_reference_trees(seed):
+    """Greedy heads where they form a tree, Chu-Liu-Edmonds elsewhere: the numpy reference's trees, 0 past each sentence."""
+    scores, lengths = _batch_of_scores(seed)
+    heads = decode_trees(scores.astype(np.float32), lengths)
+    for b, (tree, n) in enumerate(zip(_reference_trees(scores.astype(np.float32), lengths), lengths)):
+        assert heads[b, : n + 1].tolist() == tree.tolist()
+        assert not heads[b, n + 1:].any()
+
+
+def test_batched_decoder_takes_both_paths():
+    """The matrices above hold greedy trees, cycles and several root children, and single words."""
+    greedy_trees = cycles = several_roots = 0
+    for seed in range(20):
+        scores, lengths = _batch_of_scores(seed)
+        for block, n in zip(scores, lengths):
+            block = block[: n + 1, : n + 1].copy()
+            np.fill_diagonal(block, -np.inf)
+            greedy = block.argmax(1)
+            greedy[0] = 0
+            cycle, roots = _find_cycle(greedy), int((greedy[1:] == 0).sum())
+            greedy_trees += cycle is None and roots == 1
+            cycles += cycle is not None
+            several_roots += roots > 1
+    assert min(greedy_trees, cycles, several_roots) > 10
 
 
 def test_decoding_breaks_a_cycle():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from edge_time.runtime.predict import word_inputs
+from edge_time.runtime.decode import bio_spans, decode_tree
+from edge_time.runtime.predict import TaskPredictor, word_inputs
 
 # [CLS] w0 w1 w1 w2 [SEP] [PAD]: word 1 has two subwords
 WORD_IDS = [[None, 0, 1, 1, 2, None, None]]
@@ -33,6 +34,93 @@ def test_first_subword_pooling_and_padding_to_a_fixed_width():
 def test_words_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
         word_inputs(WORD_IDS, [3], "mean", root_row=True, width=3)
+
+
+def _reference_word_inputs(word_ids, n_words, pooling, root_row, width=None):
+    """The per-sentence, per-token loop the vectorised builder replaced."""
+    offset = 1 if root_row else 0
+    needed = max([n + offset for n in n_words] + [1])
+    width = needed if width is None else width
+    pool = np.zeros((len(word_ids), width, len(word_ids[0])), dtype=np.float32)
+    mask = np.zeros((len(word_ids), width), dtype=np.int64)
+    for b, ids in enumerate(word_ids):
+        if root_row:
+            pool[b, 0, 0] = 1.0
+        mask[b, : n_words[b] + offset] = 1
+        for t, w in enumerate(ids):
+            if w is None or w >= n_words[b] or (pooling == "first" and pool[b, w + offset].any()):
+                continue
+            pool[b, w + offset, t] = 1.0
+        if pooling == "mean":
+            counts = pool[b].sum(axis=1, keepdims=True)
+            np.divide(pool[b], counts, out=pool[b], where=counts > 0)
+    return {"word_pool": pool, "word_mask": mask}
+
+
+@pytest.mark.parametrize("pooling", ["mean", "first"])
+@pytest.mark.parametrize("root_row", [True, False])
+def test_word_inputs_equal_the_per_token_loop(pooling, root_row):
+    rng = np.random.default_rng(3)
+    word_ids, n_words = [], []
+    for _ in range(12):  # up to 5 subwords a word, [CLS]/[SEP], padding; some sentences cut short (n < words)
+        words = int(rng.integers(1, 9))
+        ids = [None] + [w for w in range(words) for _ in range(int(rng.integers(1, 6)))] + [None]
+        word_ids.append(ids)
+        n_words.append(words if rng.random() < 0.8 else int(rng.integers(1, words + 1)))
+    seq = max(map(len, word_ids)) + 2
+    word_ids = [ids + [None] * (seq - len(ids)) for ids in word_ids]
+    for width in (None, seq):
+        got, want = word_inputs(word_ids, n_words, pooling, root_row, width), _reference_word_inputs(
+            word_ids, n_words, pooling, root_row, width)
+        for name in want:
+            assert got[name].dtype == want[name].dtype
+            np.testing.assert_array_equal(got[name], want[name])
+
+
+UD_LABELS = {"upos": ["NOUN", "VERB", "DET"], "xpos": ["a", "b"], "feats": ["_", "X=1"],
+             "lemma_rule": [";d¦", ";ago"], "deprel": ["dep", "root", "obj", "nsubj"]}
+
+
+def _reference_decode_ud(outputs, row, words, labels):
+    """The per-sentence decoder the batched one replaced (lemmas aside)."""
+    n = len(words)
+    pick = lambda name: [labels[name][i] for i in outputs[name][row, 1: n + 1].argmax(-1)]  # noqa: E731
+    heads = decode_tree(outputs["arc"][row, : n + 1, : n + 1])
+    label_scores = outputs["deprel"][row, np.arange(1, n + 1), heads[1:]].astype(np.float64)
+    root_id = labels["deprel"].index("root")
+    label_scores[:, root_id] = -np.inf
+    best = label_scores.argmax(-1)
+    best[heads[1:] == 0] = root_id
+    return pick("upos"), pick("xpos"), pick("feats"), heads[1:].tolist(), [labels["deprel"][i] for i in best]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batched_ud_decoding_equals_the_per_sentence_decoder(seed):
+    rng = np.random.default_rng(seed)
+    sentences = [["w"] * int(n) for n in rng.integers(1, 30, size=24)]
+    sentences[0] = ["w"]
+    width = max(map(len, sentences)) + 1
+    outputs = {name: rng.normal(size=(len(sentences), width, len(UD_LABELS[name]))).astype(np.float32)
+               for name in ("upos", "xpos", "feats", "lemma_rule")}
+    outputs["arc"] = (rng.normal(size=(len(sentences), width, width)) * 3).astype(np.float32)
+    outputs["deprel"] = rng.normal(size=(len(sentences), width, width, 4)).astype(np.float32)
+    predictor = TaskPredictor("ud", UD_LABELS, {"pooling": "first", "root_row": True}, None, run=lambda a: {})
+    parses = predictor.decode_ud(outputs, sentences)
+    for row, (words, parse) in enumerate(zip(sentences, parses)):
+        assert (parse.upos, parse.xpos, parse.feats, parse.heads, parse.deprels) == _reference_decode_ud(
+            outputs, row, words, UD_LABELS)
+        assert parse.lemmas == predictor.decode_ud({k: v[row: row + 1] for k, v in outputs.items()}, [words])[0].lemmas
+
+
+def test_batched_ner_decoding_equals_per_sentence_argmax():
+    rng = np.random.default_rng(0)
+    labels = {"tags": ["O", "B-PER", "I-PER", "B-LOC"]}
+    sentences = [[f"w{i}" for i in range(n)] for n in (1, 7, 3)]
+    outputs = {"tags": rng.normal(size=(3, 7, 4))}
+    predictor = TaskPredictor("ner", labels, {"pooling": "first"}, None, run=lambda a: {})
+    for row, (words, result) in enumerate(zip(sentences, predictor.decode_ner(outputs, sentences))):
+        tags = [labels["tags"][i] for i in outputs["tags"][row, : len(words)].argmax(-1)]
+        assert result.tags == tags and [(e.type, e.start, e.end) for e in result.entities] == bio_spans(tags)
 
 
 def test_ud_words_may_contain_spaces(trained):

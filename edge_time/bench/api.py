@@ -51,6 +51,7 @@ class Row:
     size_mb: float | None
     parameters: int | None
     notes: list[str]
+    throughput_by_threads: dict[int, float] = field(default_factory=dict)  # threads -> median units/s
 
     @property
     def metric_value(self) -> float | None:
@@ -150,6 +151,12 @@ def _machine() -> dict:
             "load_average": list(os.getloadavg())}
 
 
+def thread_counts() -> list[int]:
+    """1, 2 and all the cores this process may run on (deduplicated)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return sorted({1, min(2, cores), cores})
+
+
 def bench(config: BenchConfig) -> BenchResult:
     """Measure every system of ``config`` and write bench.md/.csv/.json/.png into ``config.out``."""
     from threadpoolctl import threadpool_limits
@@ -169,7 +176,9 @@ def bench(config: BenchConfig) -> BenchResult:
     probe = EnergyProbe.find(config.power)
     batch_sizes = tuple(sorted(set(config.batch_sizes)))
     n_systems = len(infos) + bool(config.spacy)
-    total = n_systems * (1 + len(batch_sizes) * (1 + config.repeats) + (probe.source is not None))
+    scaling_threads = thread_counts() if config.thread_scaling else []
+    total = n_systems * (1 + len(batch_sizes) * (1 + config.repeats) + (probe.source is not None)
+                         + len(scaling_threads))
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = _machine()
 
@@ -210,6 +219,16 @@ def bench(config: BenchConfig) -> BenchResult:
                 continue
             with progress.step(f"energy {system.name}, batch {best[s]}"):
                 energy.append(probe.measure(system, inputs[s], order, best[s], units, config.energy_seconds))
+        by_threads: dict[int, dict[int, float]] = {s: {} for s in range(n_systems)}
+        for threads in scaling_threads:  # reloaded per count: runtimes size their pools when a bundle loads
+            with threadpool_limits(limits=threads):
+                for s, system in enumerate(systems):
+                    with progress.step(f"{threads} thread(s): {system.name}, batch {best[s]}"):
+                        system.load(max(batch_sizes), threads)
+                        run_pass(system, inputs[s], order, best[s])
+                        timing = Timing(best[s], [sum(run_pass(system, inputs[s], order, best[s])[1])
+                                                  for _ in range(config.repeats)], [])
+                        by_threads[s][threads] = timing.rate(units)["median"]
     machine["load_average_after"] = list(os.getloadavg())
 
     rows = []
@@ -227,7 +246,8 @@ def bench(config: BenchConfig) -> BenchResult:
                         scores=scores[s, best[s]], metric_by_batch=by_batch,
                         latency_ms=timings[s, 1].latency_ms() if 1 in batch_sizes else None,
                         throughput={b: timings[s, b].rate(units) for b in batch_sizes}, best_batch=best[s],
-                        energy=energy[s], size_mb=system.size_mb, parameters=system.parameters, notes=notes))
+                        energy=energy[s], size_mb=system.size_mb, parameters=system.parameters, notes=notes,
+                        throughput_by_threads=by_threads[s]))
     energy_note = None
     if not any(row.energy["available"] for row in rows):
         energy_note = probe.reason if probe.source is None else "; ".join(

@@ -22,6 +22,7 @@ class BenchConfig:
     spacy: str | None = None  # spaCy package name or saved pipeline folder (UD only)
     power: str = "auto"  # the profiler's sensor choice: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
+    thread_scaling: bool = False  # also time each system at 1, 2 and all cores (its best batch size)
     progress: bool = True
 
     def validate(self) -> None:

@@ -32,6 +32,9 @@ class System:
     parameters: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    def load(self, batch_size: int, threads: int) -> None:
+        """(Re)load with ``threads``; a system whose threads are capped from outside (threadpoolctl) has nothing to do."""
+
     def prepare(self, examples: list) -> list:
         return examples
 
@@ -121,9 +124,9 @@ class EdgeTimeSystem(System):
         from edge_time.tasks.api import load_predictor
 
         self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
-        if self.predictor.batch_size < batch_size:
-            self.notes.append(f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run "
-                              f"as several graph calls")
+        note = f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as several graph calls"
+        if self.predictor.batch_size < batch_size and note not in self.notes:  # loaded again per thread count
+            self.notes.append(note)
 
     def predict(self, batch: list) -> list:
         return get_task(self.task).predict(self.predictor, batch)

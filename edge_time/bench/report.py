@@ -109,6 +109,13 @@ def markdown(result) -> str:
     for row in result.rows:
         lines.append(_md_row([row.name, *[f"{number(row.throughput[b]['median'])} [{number(row.throughput[b]['min'])}"
                                           f"–{number(row.throughput[b]['max'])}]" for b in batch_sizes]]))
+    if any(row.throughput_by_threads for row in result.rows):
+        counts = sorted({n for row in result.rows for n in row.throughput_by_threads})
+        lines += ["", f"## Throughput by threads ({result.unit}/s at each system's best batch size, median)", "",
+                  _md_row(["model", "batch", *[f"{n} thread(s)" for n in counts]]),
+                  _md_row(["---"] + ["---:"] * (len(counts) + 1))]
+        lines += [_md_row([row.name, str(row.best_batch), *[number(row.throughput_by_threads.get(n)) for n in counts]])
+                  for row in result.rows]
     metrics = list(dict.fromkeys(m for row in result.rows for m in row.scores))
     lines += ["", "## All scores (at each system's best batch size)", "",
               _md_row(["model", *metrics]), _md_row(["---"] + ["---:"] * len(metrics))]

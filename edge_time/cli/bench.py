@@ -54,6 +54,8 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
               help="Timed passes per system and batch size, after one warm-up pass (medians reported).")
 @click.option("--threads", type=click.IntRange(min=1), default=BenchConfig.threads, show_default=True,
               help="CPU threads for every system (torch, the bundle runtime, BLAS/OpenMP pools).")
+@click.option("--thread-scaling", is_flag=True, default=BenchConfig.thread_scaling,
+              help="Also time every system at 1, 2 and all cores (at its best batch size).")
 @click.option("--metric", help="Score to rank and plot [default: LAS for ud, f1 for ner and qa, accuracy for cls].")
 @click.option("--power", default=BenchConfig.power, show_default=True,
               help="Power sensor for energy: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR.")
@@ -62,8 +64,8 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--out", type=click.Path(file_okay=False), default=BenchConfig.out, show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, metric, power, energy_seconds,
-                  out, quiet) -> None:
+def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, thread_scaling, metric, power,
+                  energy_seconds, out, quiet) -> None:
     """Compare task models, their bundles and a spaCy baseline on one labelled file: task accuracy,
     latency at batch 1, throughput per batch size, energy (where the host has a power sensor),
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
@@ -78,7 +80,8 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
     from edge_time.bench.report import table
 
     result = bench(BenchConfig(models=[Path(m) for m in models], task_data=Path(task_data), out=Path(out),
-                               batch_sizes=tuple(batch_sizes), repeats=repeats, threads=threads, metric=metric,
+                               batch_sizes=tuple(batch_sizes), repeats=repeats, threads=threads,
+                               thread_scaling=thread_scaling, metric=metric,
                                spacy=spacy_pipeline, power=power, energy_seconds=energy_seconds,
                                progress=not quiet))
     console = Console()

@@ -21,7 +21,7 @@ import numpy as np
 
 from edge_time.bundle import BundleError, Manifest, read_manifest, safe_join
 from edge_time.runtime.backends import RUNNERS
-from edge_time.runtime.tokenize import Encoded, TextEncoder
+from edge_time.runtime.tokenize import Encoded, TextEncoder, cap_tokenizer_threads
 
 __all__ = ["BundleModel", "load_bundle", "BundleError", "Encoded"]
 
@@ -35,6 +35,8 @@ class BundleModel:
         self.manifest: Manifest = read_manifest(self.path, verify=verify, unfinished_ok=unfinished_ok)
         self.threads = threads
         self.verify = verify
+        if threads:
+            cap_tokenizer_threads(threads)
         self.text_encoder = TextEncoder(safe_join(self.path, self.manifest.tokenizer.file),
                                         self.manifest.tokenizer, self.manifest.max_length)
         self._runners: dict[str, object] = {}

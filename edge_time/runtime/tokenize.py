@@ -7,6 +7,7 @@ calibration inputs, and the Android test vectors, so every side tokenizes identi
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,14 @@ def describe_tokenizer(tokenizer_file: str | Path, pad_id: int, cls_id: int | No
     lowercase = '"Lowercase"' in normalizer or '"lowercase": true' in normalizer
     return TokenizerInfo(file=Path(tokenizer_file).name, kind=kind, lowercase=lowercase, pad_id=pad_id,
                          cls_id=cls_id, sep_id=sep_id, unk_id=unk_id, position_style=position_style)
+
+
+def cap_tokenizer_threads(threads: int) -> None:
+    """Make ``encode_batch`` honour a thread count: tokenizers parallelises it over a Rust (rayon) pool
+    of all cores, configured only through the environment. ``TOKENIZERS_PARALLELISM`` is read at every
+    call (1 thread: serial); the pool's size (``RAYON_NUM_THREADS``) only before its first parallel use."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false" if threads == 1 else "true"
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
 class TextEncoder:

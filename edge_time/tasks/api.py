@@ -31,7 +31,10 @@ def load_predictor(model: str | Path, batch_size: int = 32, threads: int | None 
     if threads:
         import torch
 
+        from edge_time.runtime.tokenize import cap_tokenizer_threads
+
         torch.set_num_threads(threads)
+        cap_tokenizer_threads(threads)
     return load_task_model(path).predictor(batch_size=batch_size)
 
 

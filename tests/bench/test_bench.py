@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge_time.bench import BenchConfig, bench
+from edge_time.bench.api import thread_counts
 from edge_time.bench.plot import FRONT, pareto_front
 from edge_time.bench.spacy_baseline import SpacySystem, gold_words_and_spaces, make_doc
 from edge_time.cli import main
@@ -76,13 +77,19 @@ def test_cli_takes_several_values_per_option_and_prints_the_table(ud_model, ud_b
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["bench", "--models", str(ud_model), str(ud_bundle), "--task-data",
                                        str(data["ud_dev"]), "--batch-sizes", "1", "2", "--repeats", "1",
-                                       "--power", "none", "--out", str(out), "--quiet"])
+                                       "--power", "none", "--out", str(out), "--quiet", "--thread-scaling"])
     assert result.exit_code == 0, result.output
     assert "edge-time bench: ud on dev.conllu" in result.stdout and "tagger-onnx" in result.stdout
     assert "energy unavailable: disabled with --power none" in result.stdout
     saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert [r["name"] for r in saved["rows"]] == ["tagger", "tagger-onnx"]
     assert saved["config"]["batch_sizes"] == [1, 2] and saved["config"]["repeats"] == 1
+    # --thread-scaling: words/s at 1, 2 and all cores per system, in the JSON and the Markdown
+    counts = [str(n) for n in thread_counts()]
+    assert saved["config"]["thread_scaling"] and counts[0] == "1"
+    assert all(list(r["throughput_by_threads"]) == counts and min(r["throughput_by_threads"].values()) > 0
+               for r in saved["rows"])
+    assert "## Throughput by threads" in (out / "bench.md").read_text(encoding="utf-8")
     help_text = CliRunner().invoke(main, ["bench", "--help"]).output
     assert "Examples:" in help_text and "--spacy cs_core_news_sm" in help_text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -49,3 +51,19 @@ def test_fixed_length_padding_and_word_ids(model_dir, tmp_path):
     assert sorted(set(words)) == [0, 1, 2] and words == sorted(words)
     with pytest.raises(ValueError, match="do not fit"):
         encoder.encode(["the quick brown fox jumps over the lazy dog"], seq_len=3)
+
+
+def test_one_thread_makes_encode_batch_serial_and_gives_the_same_ids(model_dir, tmp_path, monkeypatch):
+    """--threads N reaches tokenizers' Rust pool (environment-configured), without changing a single id."""
+    from edge_time.runtime.tokenize import cap_tokenizer_threads
+
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)  # restored after the test
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    info = load_tokenizer_files(model_dir, tmp_path)
+    encoder = TextEncoder(tmp_path / "tokenizer.json", info, max_length=64)
+    parallel = encoder.encode(TEXTS * 20).input_ids
+    cap_tokenizer_threads(1)
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false" and os.environ["RAYON_NUM_THREADS"] == "1"
+    assert (encoder.encode(TEXTS * 20).input_ids == parallel).all()
+    cap_tokenizer_threads(2)
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true" and os.environ["RAYON_NUM_THREADS"] == "2"

@@ -33,7 +33,7 @@ class System:
     notes: list[str] = field(default_factory=list)
 
     def load(self, batch_size: int, threads: int) -> None:
-        """(Re)load with ``threads``; a system whose threads are capped from outside (threadpoolctl) has nothing to do."""
+        """(Re)load with ``threads``; a system capped from outside (threadpoolctl) has nothing to do."""
 
     def prepare(self, examples: list) -> list:
         return examples
@@ -124,7 +124,8 @@ class EdgeTimeSystem(System):
         from edge_time.tasks.api import load_predictor
 
         self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
-        note = f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as several graph calls"
+        note = (f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as several "
+                f"graph calls")
         if self.predictor.batch_size < batch_size and note not in self.notes:  # loaded again per thread count
             self.notes.append(note)
 

@@ -167,7 +167,8 @@ def _reference_trees(scores, lengths):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_batched_decoder_gives_the_reference_trees(seed):
-    """Greedy heads where they form a tree, Chu-Liu-Edmonds elsewhere: the numpy reference's trees, 0 past each sentence."""
+    """Greedy heads where they form a tree, Chu-Liu-Edmonds elsewhere: the numpy reference's trees,
+    0 past each sentence."""
     scores, lengths = _batch_of_scores(seed)
     heads = decode_trees(scores.astype(np.float32), lengths)
     for b, (tree, n) in enumerate(zip(_reference_trees(scores.astype(np.float32), lengths), lengths)):

@@ -15,7 +15,7 @@ use, so the CLI reads :mod:`edge_time.bench.config` without torch.
 
 from __future__ import annotations
 
-from importlib import import_module
+from edge_time.lazy import lazy_attributes
 
 # public name -> module that defines it
 _API = {
@@ -26,8 +26,4 @@ _API = {
 }
 __all__ = list(_API)
 
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'edge_time.bench' has no attribute {name!r}")
-    return getattr(import_module(_API[name]), name)
+__getattr__ = lazy_attributes(__name__, _API)

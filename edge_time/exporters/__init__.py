@@ -10,7 +10,7 @@ Names are imported on first use, so the CLI reads :mod:`edge_time.exporters.opti
 
 from __future__ import annotations
 
-from importlib import import_module
+from edge_time.lazy import lazy_attributes
 
 # public name -> module that defines it
 _API = {
@@ -23,8 +23,4 @@ _API = {
 }
 __all__ = list(_API)
 
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'edge_time.exporters' has no attribute {name!r}")
-    return getattr(import_module(_API[name]), name)
+__getattr__ = lazy_attributes(__name__, _API)

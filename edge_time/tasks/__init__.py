@@ -8,7 +8,7 @@ Names are imported on first use, so predicting with a bundle never loads torch.
 
 from __future__ import annotations
 
-from importlib import import_module
+from edge_time.lazy import lazy_attributes
 
 # public name -> module that defines it
 _API = {
@@ -24,8 +24,4 @@ _API = {
 
 __all__ = list(_API)
 
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'edge_time.tasks' has no attribute {name!r}")
-    return getattr(import_module(_API[name]), name)
+__getattr__ = lazy_attributes(__name__, _API)

@@ -63,3 +63,13 @@ def build_xlmr(out: Path, hidden: int = 64, layers: int = 2) -> Path:
                               pad_token_id=1, bos_token_id=0, eos_token_id=2)
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(out)
     return out
+
+
+def float_matmuls_fed_by_gelu(model: Path) -> int:
+    """How many fp32 MatMuls of an ONNX graph take a GELU's output (FFN-output projections left unquantized)."""
+    import onnx
+
+    graph = onnx.load(str(model)).graph
+    producer = {output: node.op_type for node in graph.node for output in node.output}
+    return sum(node.op_type == "MatMul" and producer.get(node.input[0]) in ("Gelu", "FastGelu", "BiasGelu")
+               for node in graph.node)

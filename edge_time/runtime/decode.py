@@ -8,6 +8,8 @@ functions; there is one implementation of each).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from ufal.chu_liu_edmonds import chu_liu_edmonds
 
@@ -163,7 +165,8 @@ def _apply_script(script: str, source: str) -> str:
     return "".join(out)
 
 
-def _parse_lemma_rule(rule: str) -> tuple[list[tuple[bool, int]], str | tuple[str, str, int, int]] | None:
+@functools.lru_cache(maxsize=4096)  # a model has a few hundred rules; parsing was a third of lemma decoding
+def _parse_lemma_rule(rule: str) -> tuple[tuple[tuple[bool, int], ...], str | tuple[str, str, int, int]] | None:
     """Casing steps (to upper, offset) and either the absolute lemma or (prefix, suffix, their cuts).
 
     None when the rule is malformed. The separator "¦" is found by walking the prefix script,
@@ -178,6 +181,7 @@ def _parse_lemma_rule(rule: str) -> tuple[list[tuple[bool, int]], str | tuple[st
             steps.append((part[0] == "↑", int(part[1:])))
         except ValueError:
             return None
+    steps = tuple(steps)  # cached: shared by every caller
     if edit.startswith("a"):
         return steps, edit[1:]
     if not edit.startswith("d"):
@@ -205,6 +209,7 @@ def lemma_rule_min_length(rule: str) -> float:
     return 0 if isinstance(edit, str) else edit[2] + edit[3]
 
 
+@functools.lru_cache(maxsize=65536)  # word forms repeat (Zipf): most (form, rule) pairs are seen before
 def apply_lemma_rule(form: str, rule: str) -> str:
     """Apply a rule from :func:`lemma_rule`.
 

@@ -249,8 +249,7 @@ class TaskPredictor:
         warning): never an unbounded input to the runtime. Returns the pieces and, per sentence, the
         indices of its pieces."""
         pieces, owned, cut = [], [], 0
-        for words in sentences:
-            starts = self.text_encoder.piece_starts(words, self.max_words)
+        for words, starts in zip(sentences, self.text_encoder.pieces_starts(sentences, self.max_words)):
             cut += len(starts) > 1
             owned.append(list(range(len(pieces), len(pieces) + len(starts))))
             pieces += [words[a:b] for a, b in zip(starts, starts[1:] + [len(words)])]
@@ -319,11 +318,14 @@ class TaskPredictor:
             fitting = min_lengths[None, :] <= lengths[misfits, None]
             best[misfits] = np.where(fitting, scores[misfits], -np.inf).argmax(-1)
         lexicon = self.config.get("lemma_lexicon") or {}
-        for i, word in enumerate(words):
-            seen = lexicon.get(word)
-            if seen:  # a training form: its best-scoring rule among those seen with it
-                best[i] = seen[int(np.argmax(scores[i, seen]))]
-        return [apply_lemma_rule(word, rules[i]) for word, i in zip(words, best)]
+        known = [(i, seen) for i, seen in ((i, lexicon.get(w)) for i, w in enumerate(words)) if seen]
+        if known:  # a training form: its best-scoring rule among those seen with it (first on ties, as argmax)
+            rows = np.repeat([i for i, _ in known], [len(seen) for _, seen in known])
+            candidates = np.concatenate([seen for _, seen in known])
+            order = np.lexsort((-scores[rows, candidates], rows))  # per row, best first; stable on ties
+            first = np.unique(rows[order], return_index=True)[1]
+            best[rows[order][first]] = candidates[order][first]
+        return [apply_lemma_rule(word, rules[i]) for word, i in zip(words, best.tolist())]
 
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:
         self._expect("ner")

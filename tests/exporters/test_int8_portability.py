@@ -11,6 +11,7 @@ proves the emulated CPU takes the saturating AVX2 path, so the comparison can fa
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from builders import float_matmuls_fed_by_gelu
 from edge_time.exporters import export_model
 from edge_time.runtime import load_bundle
 
@@ -71,6 +73,13 @@ def test_int8_weights_are_small_enough_for_int16_pair_sums(int8_bundles, mode):
     weights = int8_weights(int8_bundles[mode] / "model.onnx")
     assert weights, "the graph has no int8 weight matrices"
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+
+
+def test_plain_encoder_int8_dynamic_keeps_ffn_outputs_fp32(int8_bundles, tiny_bert):
+    """Embeddings are the product of a plain encoder: its FFN-output MatMuls (GELU-fed) stay fp32."""
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    assert float_matmuls_fed_by_gelu(int8_bundles["int8-dynamic"] / "model.onnx") == layers
+    assert float_matmuls_fed_by_gelu(int8_bundles["int8-static"] / "model.onnx") == 0
 
 
 @needs_x86_emulator

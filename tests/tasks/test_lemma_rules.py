@@ -124,3 +124,20 @@ def test_decoding_picks_a_known_forms_lemma_among_its_seen_rules():
     scores = [[9.0, 1.0, 3.0, 0.0],    # known form: the classifier's top rule (0) was never seen with it
               [9.0, 1.0, 3.0, 0.0]]    # unknown form: the classifier decides alone
     assert predictor.decode_ud(_outputs(scores), [["ženou", "oknech"]])[0].lemmas == ["hnát", "okno"]
+
+
+def test_known_forms_pick_their_best_seen_rule_like_a_per_word_argmax():
+    """The batched choice among seen rules equals np.argmax over each form's seen rules (first on ties)."""
+    rng = np.random.default_rng(0)
+    rules = [f";ar{i}" for i in range(12)]  # absolute lemmas "r0".."r11": fit every form, name their rule
+    assert apply_lemma_rule("w", rules[3]) == "r3"
+    predictor = _predictor(rules)
+    forms = [f"w{i}" for i in range(40)]
+    lexicon = {form: sorted(rng.choice(12, size=rng.integers(1, 6), replace=False).tolist())
+               for form in forms[:30]}
+    predictor.config["lemma_lexicon"] = lexicon
+    scores = rng.integers(0, 3, size=(200, 12)).astype(np.float32)  # small integers: many ties
+    words = [forms[i] for i in rng.integers(0, 40, size=200)]
+    expected = [seen[int(np.argmax(scores[i, seen]))] if (seen := lexicon.get(w)) else int(np.argmax(scores[i]))
+                for i, w in enumerate(words)]
+    assert predictor._lemmas(words, scores) == [f"r{i}" for i in expected]

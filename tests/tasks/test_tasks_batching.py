@@ -9,7 +9,7 @@ import torch
 
 from edge_time.tasks.batching import bucketed_batches, text_length
 from edge_time.tasks.data import get_task
-from edge_time.tasks.heads import UDHead
+from edge_time.tasks.heads import UDHead, pool_words
 
 
 def test_bucketed_batches_cover_every_example_once_and_pad_less():
@@ -64,6 +64,21 @@ def test_label_scores_at_heads_equal_the_all_pairs_scores(ud_head_inputs):
     best = full[4].argmax(dim=-1)
     torch.testing.assert_close(predicted[5], full[5].gather(2, best[:, :, None, None].expand(-1, -1, 1, 9)).squeeze(2),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_all_pairs_label_scores_are_the_biaffine_definition(ud_head_inputs):
+    """deprel[b, d, h, l] = dep W_l head + w_dep . dep + w_head . head + bias, masked by the head's word."""
+    head, stack, word_pool, word_mask = ud_head_inputs
+    with torch.no_grad():
+        deprel = head(stack, word_pool, word_mask)[5]
+        words = pool_words(head.mix["parse"](stack), word_pool)
+        dep, hd = head.rel_dep(words), head.rel_head(words)
+        rel = dep.shape[-1]
+        expected = (torch.einsum("bdi,lij,bhj->bdhl", dep, head.rel_bilinear, hd)
+                    + (dep @ head.rel_linear.weight[:, :rel].t())[:, :, None]
+                    + (hd @ head.rel_linear.weight[:, rel:].t())[:, None] + head.rel_linear.bias)
+        expected = expected * word_mask[:, None, :, None]
+    torch.testing.assert_close(deprel, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_ud_head_options_pick_gold_teacher_or_own_heads(ud_head_inputs):

@@ -1,5 +1,7 @@
 """Graph inputs built outside the graph (edge_time.runtime.predict): word pooling matrices."""
 
+import random
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,15 @@ def test_piece_starts_respect_tokens_and_words(tiny_encoder):
     assert starts[0] == 0 and all(b - a <= 4 for a, b in zip(starts, starts[1:] + [len(words)]))
     for a, b in zip(starts, starts[1:] + [len(words)]):
         assert len(encoder.encode_words([words[a:b]]).input_ids[0]) <= 16
+
+
+def test_pieces_starts_of_a_batch_equal_piece_starts_per_sentence(tiny_encoder):
+    from edge_time.bundle import TokenizerInfo
+    from edge_time.runtime.tokenize import TextEncoder
+
+    encoder = TextEncoder(tiny_encoder / "tokenizer.json", TokenizerInfo(cls_id=2, sep_id=3), max_length=16)
+    vocabulary = ["the", "cat", "sees", "a", "dog", "unbelievably", "x"]
+    rng = random.Random(0)
+    sentences = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 14))] for _ in range(60)]
+    assert encoder.pieces_starts(sentences, max_words=6) == [encoder.piece_starts(s, max_words=6) for s in sentences]
+    assert any(len(s) > 1 for s in encoder.pieces_starts(sentences, max_words=6))  # some are cut

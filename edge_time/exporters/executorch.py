@@ -22,6 +22,7 @@ from edge_time.bundle import GraphFile
 from edge_time.exporters.base import ExportError, ExportOptions, ExportTarget, dynamic_shapes_for, trace_example
 from edge_time.modeling.encoder import RowMean, RowMeanLayerNorm, xnnpack_form
 from edge_time.modeling.spec import ExportSpec
+from edge_time.runtime.backends import BATCH_ONE_METHOD
 
 # torchao (imported by the quantizer) warns about its CUDA-only kernels and a deprecated pytree
 # registration on every CPU machine; neither is actionable for a user.
@@ -107,8 +108,9 @@ class HalfPrecision(torch.nn.Module):
         return tuple(o.float() for o in self.module(*inputs))
 
 
-def lower(program: torch.export.ExportedProgram):
-    """XNNPACK lowering (``to_edge_transform_and_lower``); the edge program, before to_executorch."""
+def lower(program: torch.export.ExportedProgram | dict[str, torch.export.ExportedProgram]):
+    """XNNPACK lowering (``to_edge_transform_and_lower``) of one program or named methods; the edge
+    program, before to_executorch."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -130,39 +132,45 @@ class ExecutorchTarget(ExportTarget):
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
-        batch_one = options.graph_batch == 1
-        example = trace_example(spec, batch=1 if batch_one else 2)
-        dynamic = dynamic_shapes_for(spec, fixed=("batch",) if batch_one else ())
+        """One program: ``forward`` with a dynamic batch, and beside it ``forward_batch1`` in the
+        batch-1 form (one linear per q/k/v, all heads in one bmm), which the runtime runs for single
+        rows. ``--graph-batch 1`` writes the batch-1 form alone, as ``forward``."""
+        forms = {"forward": True} if options.graph_batch == 1 else {"forward": False, BATCH_ONE_METHOD: True}
+        programs = {}
         try:
-            module = self.prepare_module(spec, options, example, dynamic, progress)
-            if options.quantize == "fp16":
-                dynamic = (dynamic,)  # HalfPrecision takes the inputs as one *args tuple
-            progress("torch.export (batch 1, dynamic sequence)" if batch_one else
-                     "torch.export (dynamic batch and sequence)")
-            program = torch.export.export(module, example, dynamic_shapes=dynamic)
+            for method, batch_one in forms.items():
+                example = trace_example(spec, batch=1 if batch_one else 2)
+                dynamic = dynamic_shapes_for(spec, fixed=("batch",) if batch_one else ())
+                module = self.prepare_module(spec, options, example, dynamic, progress, batch_one)
+                if options.quantize == "fp16":
+                    dynamic = (dynamic,)  # HalfPrecision takes the inputs as one *args tuple
+                progress(f"torch.export {method} " + (
+                    "(batch 1, dynamic sequence)" if batch_one else "(dynamic batch and sequence)"))
+                programs[method] = torch.export.export(module, example, dynamic_shapes=dynamic)
             progress("lowering to XNNPACK (to_edge_transform_and_lower)")
-            lowered = lower(program).to_executorch()
+            lowered = lower(programs).to_executorch()
         except ExportError:
             raise
         except Exception as exc:
             raise ExportError(f"ExecuTorch export failed: {str(exc).splitlines()[0]}") from exc
         (stage / self.graph_name()).write_bytes(lowered.buffer)
-        return [GraphFile(file=self.graph_name(), batch=1 if batch_one else None)]
+        return [GraphFile(file=self.graph_name(), batch=1 if options.graph_batch == 1 else None)]
 
-    def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress) -> nn.Module:
+    def prepare_module(self, spec: ExportSpec, options: ExportOptions, example, dynamic, progress,
+                       batch_one: bool) -> nn.Module:
         """The module that gets exported: XNNPACK form, then fp16 or int8 as asked."""
         progress("rewriting the encoder for the XNNPACK delegate (" + (
-            "batch-1 form: full-width q/k/v, heads by view" if options.graph_batch == 1 else
+            "batch-1 form: full-width q/k/v, heads by view" if batch_one else
             "per-head linears, 3-D bmm") + ", linear LayerNorm means)")
-        module = xnnpack_form(spec.module, batch_one=options.graph_batch == 1).eval()
+        module = xnnpack_form(spec.module, batch_one=batch_one).eval()
         if options.quantize == "fp16":
             return HalfPrecision(module).eval()
         if options.quantize.startswith("int8"):
             module = int8_word_embeddings(module)
-            return self._quantize(module, spec, options, example, dynamic, progress)
+            return self._quantize(module, spec, options, example, dynamic, progress, batch_one)
         return module
 
-    def _quantize(self, module, spec: ExportSpec, options: ExportOptions, example, dynamic, progress):
+    def _quantize(self, module, spec: ExportSpec, options: ExportOptions, example, dynamic, progress, batch_one):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
         is_dynamic = options.quantize == "int8-dynamic"
@@ -171,7 +179,7 @@ class ExecutorchTarget(ExportTarget):
         graph = torch.export.export(module, example, dynamic_shapes=dynamic).module()
         prepared = prepare_pt2e(graph, _quantizer(dynamic=is_dynamic))
         texts = options.calibration_texts if not is_dynamic else options.parity_texts[:2]
-        step = 1 if options.graph_batch == 1 else 8
+        step = 1 if batch_one else 8
         with torch.no_grad():
             for start in range(0, len(texts), step):
                 prepared(*spec.example(texts[start:start + step]))

@@ -86,6 +86,10 @@ def _size_executorch_threadpool(threads: int) -> None:
         _unsafe_reset_threadpool(threads)
 
 
+# the method an ExecuTorch program holds beside ``forward`` for batch-1 calls (edge_time.exporters.executorch)
+BATCH_ONE_METHOD = "forward_batch1"
+
+
 class ExecutorchRunner:
     def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
         import torch
@@ -103,11 +107,15 @@ class ExecutorchRunner:
         self._model = model  # the program reads from this buffer without copying it: keep it alive
         self._program = Runtime.get().load_program(model)
         self.method = self._program.load_method("forward")
+        # single rows go to the batch-1 form where the program has it (faster per row on CPUs)
+        self.batch_one = (self._program.load_method(BATCH_ONE_METHOD)
+                          if BATCH_ONE_METHOD in self._program.method_names else None)
         self.specs = manifest.inputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         tensors = [self._torch.from_numpy(a) for a in _cast(inputs, self.specs)]
-        return [t.numpy().copy() for t in self.method.execute(tensors)]
+        method = self.batch_one if self.batch_one is not None and tensors[0].shape[0] == 1 else self.method
+        return [t.numpy().copy() for t in method.execute(tensors)]
 
 
 # one runner per name of bundle.TARGETS (tests/exporters/test_registry.py holds them to one list)

@@ -89,3 +89,28 @@ def test_executorch_batch_one_graph_runs_larger_batches_row_by_row(tiny_bert, tm
     assert hidden.shape[:2] == enc.input_ids.shape, "batch 3 at the dynamic sequence length"
     ref = reference_hidden(tiny_bert, enc.input_ids, enc.attention_mask)
     assert masked_cosine(ref, hidden, enc.attention_mask) >= MIN_COSINE["int8-dynamic"]
+
+
+@pytest.mark.parametrize("quantize", ["none", "int8-dynamic"])
+def test_executorch_default_program_runs_single_rows_in_its_batch_one_method(tiny_bert, tmp_path, quantize):
+    """The default .pte holds a dynamic-batch ``forward`` and a batch-1 ``forward_batch1``; a single row
+    runs in the latter and gives the dynamic method's numbers (fp32: to rounding)."""
+    from edge_time.runtime.backends import BATCH_ONE_METHOD
+
+    result = export_model(tiny_bert, "executorch", tmp_path / "bundle", quantize=quantize)
+    assert [(g.batch, g.seq_len) for g in result.manifest.graphs] == [(None, None)]
+    bundle = load_bundle(result.bundle_dir, threads=1)
+    row = bundle.encode(["the quick brown fox jumps over the lazy dog"]).arrays()
+    runner, _ = bundle._runner(row["input_ids"].shape[1])
+    assert runner._program.method_names == {"forward", BATCH_ONE_METHOD}
+    single = bundle.run(row)["last_hidden_state"]
+    inputs = [torch.from_numpy(row[spec.name]) for spec in bundle.manifest.inputs]
+    dynamic = runner.method.execute(inputs)[0].numpy()
+    if quantize == "none":
+        np.testing.assert_allclose(single, dynamic, rtol=1e-4, atol=1e-4)
+    else:
+        assert masked_cosine(single, dynamic, row["attention_mask"]) >= MIN_COSINE[quantize]
+    batch = bundle.encode(NEW_TEXTS)  # several rows: the dynamic method
+    ref = reference_hidden(tiny_bert, batch.input_ids, batch.attention_mask)
+    hidden = bundle.run(batch.arrays())["last_hidden_state"]
+    assert masked_cosine(ref, hidden, batch.attention_mask) >= MIN_COSINE[quantize]

@@ -15,7 +15,7 @@ from edge_time.bench.config import BenchConfig
 from edge_time.cli import main
 from edge_time.distill.config import DistillConfig
 from edge_time.exporters.options import ExportOptions, ParityThresholds
-from edge_time.profiler.target import RunConfig
+from edge_time.profiler.target import ProfileConfig, RunConfig
 from edge_time.quickstart import QuickstartConfig
 from edge_time.tasks.config import FinetuneConfig
 
@@ -26,9 +26,9 @@ COMMANDS = [
     (("export",), (ExportOptions, ParityThresholds), {"parity_texts": None}),  # a file of texts, not the texts
     (("distill",), (DistillConfig,), {}),
     (("bench",), (BenchConfig,), {"spacy_pipeline": "spacy"}),
-    (("profile", "run"), (RunConfig,), {"duration": "duration_s", "cooldown": "cooldown_s", "wait_cool": "wait_cool_s",
-                                       "sample_period": "sample_period_s", "settle": "settle_s",
-                                       "timeout": "timeout_s"}),
+    (("profile", "run"), (RunConfig, ProfileConfig),
+     {"duration": "duration_s", "cooldown": "cooldown_s", "wait_cool": "wait_cool_s", "sample_period": "sample_period_s",
+      "settle": "settle_s", "timeout": "timeout_s", "ssh_accept_new": "accept_new_host", "out_dir": "out"}),
     (("quickstart",), (QuickstartConfig,), {}),
 ]
 
@@ -77,6 +77,7 @@ def test_option_defaults_are_the_config_defaults(path, configs, renamed):
             wrong.append(f"--{param.name.replace('_', '-')}: CLI {value!r}, {name} {expected!r}")
     assert len(checked) >= 4, f"{' '.join(path)}: only {checked} matched a config field"
     assert not wrong, "\n".join(wrong)
+
 
 
 def test_building_the_cli_and_its_help_loads_no_torch():

@@ -77,6 +77,20 @@ class RunConfig:
 
 
 @dataclass
+class ProfileConfig:
+    """Where to profile and where the report goes (``edge-time profile``'s other options): the
+    defaults of :func:`edge_time.profiler.open_target`, of ``profile``'s ``out_dir`` and of the CLI."""
+
+    device: str = "local"  # local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]
+    ssh_key: str | None = None
+    remote_python: str = "python3"  # ssh: the board's Python (with numpy, tokenizers, the runtime)
+    remote_dir: str = "/tmp/edge_time"  # ssh: working folder on the board
+    accept_new_host: bool = False  # ssh: trust an unknown host key on first contact
+    connect_timeout: float = 15.0
+    out: Path = Path("profile-out")
+
+
+@dataclass
 class ShellResult:
     rc: int
     stdout: str

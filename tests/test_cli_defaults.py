@@ -17,6 +17,7 @@ from edge_time.distill.config import DistillConfig
 from edge_time.exporters.options import ExportOptions, ParityThresholds
 from edge_time.profiler.target import ProfileConfig, RunConfig
 from edge_time.quickstart import QuickstartConfig
+from edge_time.runtime.predict import BATCH_SIZE
 from edge_time.tasks.config import FinetuneConfig
 
 # command, its config dataclasses, and the options named otherwise than their field (None: no field)
@@ -79,6 +80,11 @@ def test_option_defaults_are_the_config_defaults(path, configs, renamed):
     assert not wrong, "\n".join(wrong)
 
 
+
+@pytest.mark.parametrize("name", ["evaluate", "predict"])
+def test_prediction_batch_size_is_the_runtimes(name):
+    received = main.commands[name].make_context(name, [], resilient_parsing=True).params
+    assert received["batch_size"] == BATCH_SIZE
 
 def test_building_the_cli_and_its_help_loads_no_torch():
     """The commands' choices and defaults come from torch-free modules: `--help` works without torch."""

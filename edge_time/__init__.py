@@ -34,6 +34,7 @@ _API = {
     "profile": ("edge_time.profiler", "profile"),
     "open_target": ("edge_time.profiler", "open_target"),
     "RunConfig": ("edge_time.profiler", "RunConfig"),
+    "ProfileConfig": ("edge_time.profiler", "ProfileConfig"),
     "run_quickstart": ("edge_time.quickstart", "quickstart"),  # `edge_time.quickstart` is the subpackage
     "QuickstartConfig": ("edge_time.quickstart", "QuickstartConfig"),
     "run_bench": ("edge_time.bench", "bench"),  # `edge_time.bench` is the subpackage

@@ -2,8 +2,9 @@
 
 A bundle is a folder holding the model file(s) of one export, the tokenizer, label maps and
 ``manifest.json``. The manifest schema is defined here, once; it is versioned, validated on
-read and mirrored by the Android ``core`` module (``android_demo/core``). This module is pure
-Python (no torch, no numpy) so that every device-side reader can import it.
+read and mirrored by the Android ``core`` module (``android_demo/core``). This module imports only
+the standard library (no torch, no numpy) so that every device-side reader can import it; the target
+and task names it checks are the runtime's registries, read on first use (see :func:`__getattr__`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,24 @@ from edge_time.errors import EdgeTimeError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-TARGETS = ("executorch", "tflite", "onnx")
 QUANTIZATIONS = ("none", "fp16", "int8-dynamic", "int8-static")
-TASKS = ("encoder", "ud", "ner", "cls", "qa")
 DTYPES = ("int32", "int64", "float32", "float16", "bool")
 ROBERTA_POSITIONS = ("roberta", "xlm-roberta", "camembert")  # model types numbering positions from pad_id + 1
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``TARGETS`` and ``TASKS``, the manifest's names, come from the device side's one list of each
+    (``runtime.backends.RUNNERS``, ``runtime.tasks.TASK_GRAPHS``): a target or task is added there
+    alone. Read on use, as those modules import this one."""
+    if name == "TARGETS":
+        from edge_time.runtime.backends import RUNNERS
+
+        return tuple(RUNNERS)
+    if name == "TASKS":
+        from edge_time.runtime.tasks import TASK_GRAPHS
+
+        return ("encoder", *TASK_GRAPHS)  # "encoder": a plain encoder, no task head
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def position_offset(model_type: str, pad_id: int) -> int:
@@ -105,12 +119,13 @@ class Manifest:
                 f"manifest schema_version {self.schema_version} is not supported by this edge-time "
                 f"(reads {SCHEMA_VERSION}); re-export the bundle with this version"
             )
-        if self.target not in TARGETS:
-            raise BundleError(f"manifest target {self.target!r} is not one of {TARGETS}")
+        targets, tasks = __getattr__("TARGETS"), __getattr__("TASKS")
+        if self.target not in targets:
+            raise BundleError(f"manifest target {self.target!r} is not one of {targets}")
         if self.quantization not in QUANTIZATIONS:
             raise BundleError(f"manifest quantization {self.quantization!r} is not one of {QUANTIZATIONS}")
-        if self.task not in TASKS:
-            raise BundleError(f"manifest task {self.task!r} is not one of {TASKS}")
+        if self.task not in tasks:
+            raise BundleError(f"manifest task {self.task!r} is not one of {tasks}")
         if not self.graphs:
             raise BundleError("manifest lists no model file under 'graphs'")
         for spec in self.inputs + self.outputs:

@@ -15,8 +15,9 @@ from edge_time.bench.config import BenchConfig
 from edge_time.cli import main
 from edge_time.distill.config import DistillConfig
 from edge_time.exporters.options import ExportOptions, ParityThresholds
-from edge_time.profiler.target import RunConfig
+from edge_time.profiler.target import ProfileConfig, RunConfig
 from edge_time.quickstart import QuickstartConfig
+from edge_time.runtime.predict import BATCH_SIZE
 from edge_time.tasks.config import FinetuneConfig
 
 # command, its config dataclasses, and the options named otherwise than their field (None: no field)
@@ -26,9 +27,9 @@ COMMANDS = [
     (("export",), (ExportOptions, ParityThresholds), {"parity_texts": None}),  # a file of texts, not the texts
     (("distill",), (DistillConfig,), {}),
     (("bench",), (BenchConfig,), {"spacy_pipeline": "spacy"}),
-    (("profile", "run"), (RunConfig,), {"duration": "duration_s", "cooldown": "cooldown_s", "wait_cool": "wait_cool_s",
-                                       "sample_period": "sample_period_s", "settle": "settle_s",
-                                       "timeout": "timeout_s"}),
+    (("profile", "run"), (RunConfig, ProfileConfig),
+     {"duration": "duration_s", "cooldown": "cooldown_s", "wait_cool": "wait_cool_s", "sample_period": "sample_period_s",
+      "settle": "settle_s", "timeout": "timeout_s", "ssh_accept_new": "accept_new_host", "out_dir": "out"}),
     (("quickstart",), (QuickstartConfig,), {}),
 ]
 
@@ -78,6 +79,12 @@ def test_option_defaults_are_the_config_defaults(path, configs, renamed):
     assert len(checked) >= 4, f"{' '.join(path)}: only {checked} matched a config field"
     assert not wrong, "\n".join(wrong)
 
+
+
+@pytest.mark.parametrize("name", ["evaluate", "predict"])
+def test_prediction_batch_size_is_the_runtimes(name):
+    received = main.commands[name].make_context(name, [], resilient_parsing=True).params
+    assert received["batch_size"] == BATCH_SIZE
 
 def test_building_the_cli_and_its_help_loads_no_torch():
     """The commands' choices and defaults come from torch-free modules: `--help` works without torch."""

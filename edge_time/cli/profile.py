@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edge_time.cli.types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
-from edge_time.profiler.target import RunConfig
+from edge_time.profiler.target import ProfileConfig, RunConfig
 
 PROFILE_EPILOG = """\b
 Examples:
@@ -45,7 +45,7 @@ def profile() -> None:
 
 @profile.command("run", epilog=PROFILE_EPILOG)
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--device", default="local", show_default=True, help="local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]")
+@click.option("--device", default=ProfileConfig.device, show_default=True, help="local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]")
 @click.option("--threads", type=NON_NEGATIVE, default=RunConfig.threads, show_default=True, help="Runtime threads; 0 = the runtime's default.")
 @click.option("--batch", type=COUNT, default=RunConfig.batch, show_default=True)
 @click.option("--seq-len", type=COUNT, default=RunConfig.seq_len, show_default=True,
@@ -64,14 +64,14 @@ def profile() -> None:
               help="Seconds to wait after a run before sampling the idle baseline (the device winds down).")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
 @click.option("--timeout", type=POSITIVE_FLOAT, default=RunConfig.timeout_s, show_default=True, help="Give up on one bundle after this many seconds.")
-@click.option("--ssh-key", type=click.Path(dir_okay=False), default=None, help="ssh: private key file.")
-@click.option("--ssh-accept-new", is_flag=True, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
-@click.option("--remote-python", default="python3", show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
-@click.option("--remote-dir", default="/tmp/edge_time", show_default=True, help="ssh: working folder on the board.")
+@click.option("--ssh-key", type=click.Path(dir_okay=False), default=ProfileConfig.ssh_key, help="ssh: private key file.")
+@click.option("--ssh-accept-new", is_flag=True, default=ProfileConfig.accept_new_host, help="ssh: trust a board's host key on first contact (like StrictHostKeyChecking=accept-new).")
+@click.option("--remote-python", default=ProfileConfig.remote_python, show_default=True, help="ssh: Python on the board (with numpy, tokenizers, runtime).")
+@click.option("--remote-dir", default=ProfileConfig.remote_dir, show_default=True, help="ssh: working folder on the board.")
 @click.option("--op-profile", is_flag=True,
               help="After timing, profile operators in a second session (top-operators table; local and ssh).")
 @click.option("--op-profile-runs", type=COUNT, default=RunConfig.op_profile_runs, show_default=True, help="Inferences in the op profile.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("profile-out"),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=ProfileConfig.out,
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
         sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, op_profile,

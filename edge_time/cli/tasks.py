@@ -9,6 +9,7 @@ import click
 
 from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
+from edge_time.runtime.predict import BATCH_SIZE
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
 
@@ -95,7 +96,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
-@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @click.option("--threads", type=COUNT, help="CPU threads.")
 def evaluate(model, bundle, data, batch_size, threads) -> None:
     """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
@@ -126,7 +127,7 @@ def evaluate(model, bundle, data, batch_size, threads) -> None:
               "word/punctuation tokenizer splits them).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (CoNLL-U for UD, JSONL otherwise); "
               "stdout when omitted.")
-@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @click.option("--threads", type=COUNT, help="CPU threads.")
 def predict(model, bundle, input_path, text, pretokenized, out, batch_size, threads) -> None:
     """Tag, parse, label or answer with a task model or an exported bundle.

@@ -18,7 +18,6 @@ _API = {
     "ExportResult": "edge_time.exporters.api",
     "ExportError": "edge_time.exporters.base",
     "ParityThresholds": "edge_time.exporters.options",
-    "TARGETS": "edge_time.exporters.registry",
     "get_target": "edge_time.exporters.registry",
 }
 __all__ = list(_API)

@@ -20,10 +20,11 @@ class ExportError(EdgeTimeError):
 class ExportTarget:
     """One export target: everything edge-time knows about it, in one class.
 
-    ``name`` is the manifest's ``target`` (the schemas enumerate it) and the key of the runtime's
-    runner (:data:`edge_time.runtime.backends.RUNNERS`); the class refuses options it cannot take
-    (:meth:`check_options`), names its graph files (:meth:`graph_name`) and writes them
-    (:meth:`export`). Subclasses are listed in :mod:`edge_time.exporters.registry`.
+    ``name`` is the manifest's ``target``, the key of the runtime's runner
+    (:data:`edge_time.runtime.backends.RUNNERS`, the one list of targets) and the name of the module
+    that holds the class (:mod:`edge_time.exporters.registry` finds it there); the class refuses
+    options it cannot take (:meth:`check_options`), names its graph files (:meth:`graph_name`) and
+    writes them (:meth:`export`).
     """
 
     name: ClassVar[str]

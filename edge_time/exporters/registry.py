@@ -1,26 +1,23 @@
-"""The one registry of export targets: name -> ExportTarget class, one module per target.
+"""Export targets by name: target NAME is the :class:`ExportTarget` subclass in ``edge_time/exporters/NAME.py``.
 
-Adding a target: its module (an :class:`ExportTarget` subclass), one line here, its runner in
-:mod:`edge_time.runtime.backends` and its name in :data:`edge_time.bundle.TARGETS` (the list the
-schemas are tested against).
+The names are the runtime's runners (:data:`edge_time.bundle.TARGETS`), so adding a target is its
+module here and its runner in :mod:`edge_time.runtime.backends`; nothing lists it a third time.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
+from edge_time import bundle
 from edge_time.exporters.base import ExportError, ExportTarget
-
-# module path, class name; imported on first use so each target's toolchain loads only when needed
-TARGETS: dict[str, tuple[str, str]] = {
-    "executorch": ("edge_time.exporters.executorch", "ExecutorchTarget"),
-    "tflite": ("edge_time.exporters.tflite", "TfliteTarget"),
-    "onnx": ("edge_time.exporters.onnx", "OnnxTarget"),
-}
 
 
 def get_target(name: str) -> ExportTarget:
-    if name not in TARGETS:
-        raise ExportError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
-    module, cls = TARGETS[name]
-    return getattr(import_module(module), cls)()
+    """The target's class, imported on first use so each target's toolchain loads only when needed."""
+    if name not in bundle.TARGETS:
+        raise ExportError(f"unknown target {name!r}; choose one of {', '.join(bundle.TARGETS)}")
+    module = import_module(f"{__package__}.{name}")
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, ExportTarget) and getattr(value, "name", None) == name:
+            return value()
+    raise ExportError(f"{module.__name__} holds no ExportTarget subclass named {name!r}")

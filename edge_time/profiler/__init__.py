@@ -17,9 +17,9 @@ import re
 
 from edge_time.profiler.report import compare, load_report, render_html, write_report
 from edge_time.profiler.session import profile
-from edge_time.profiler.target import DeviceLost, ProfileError, RunConfig, Target
+from edge_time.profiler.target import DeviceLost, ProfileConfig, ProfileError, RunConfig, Target
 
-__all__ = ["profile", "open_target", "RunConfig", "Target", "ProfileError", "DeviceLost", "compare",
+__all__ = ["profile", "open_target", "ProfileConfig", "RunConfig", "Target", "ProfileError", "DeviceLost", "compare",
            "load_report", "write_report", "render_html", "parse_device"]
 
 _SSH = re.compile(r"^ssh://(?:(?P<user>[^@/:]+)@)?(?P<host>\[[^\]]+\]|[^:/@]+)(?::(?P<port>\d+))?/?$")
@@ -38,9 +38,10 @@ def parse_device(device: str) -> dict:
     raise ProfileError(f"--device {device!r} is not understood; use local, adb, adb:SERIAL or ssh://USER@HOST[:PORT]")
 
 
-def open_target(device: str, *, ssh_key: str | None = None, remote_python: str = "python3",
-                remote_dir: str = "/tmp/edge_time", connect_timeout: float = 15.0,
-                accept_new_host: bool = False) -> Target:
+def open_target(device: str = ProfileConfig.device, *, ssh_key: str | None = ProfileConfig.ssh_key,
+                remote_python: str = ProfileConfig.remote_python, remote_dir: str = ProfileConfig.remote_dir,
+                connect_timeout: float = ProfileConfig.connect_timeout,
+                accept_new_host: bool = ProfileConfig.accept_new_host) -> Target:
     """Connect to the device named by ``--device`` (see :func:`parse_device`)."""
     parts = parse_device(device)
     if parts["transport"] == "local":

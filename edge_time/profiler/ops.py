@@ -29,8 +29,9 @@ TRACE_SUFFIX = {"onnx": ".ort.json", "tflite": ".litert-ops.json", "executorch":
 
 
 def trace_name(bundle_name: str, target: str) -> str:
-    """File name of a bundle's raw op trace (beside its device result)."""
-    return f"{bundle_name}{TRACE_SUFFIX[target]}"
+    """File name of a bundle's raw op trace (beside its device result); a target without an op
+    profiler (none in runner.capture_op_profile) still gets one, and its runner reports the gap."""
+    return f"{bundle_name}{TRACE_SUFFIX.get(target, '.trace')}"
 
 
 def summarise(kind: str, trace: Path, graph: Path | None = None) -> dict:

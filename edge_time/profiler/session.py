@@ -17,7 +17,7 @@ from edge_time.bundle import read_manifest
 from edge_time.profiler.energy import PowerTrace, energy_above_idle
 from edge_time.profiler.sensors import SNAPSHOT_SCRIPT, PowerSource, parse_snapshot, throttling
 from edge_time.profiler.stats import latency_summary, throughput
-from edge_time.profiler.target import DeviceLost, EnergyContext, ProfileError, RunConfig, Target
+from edge_time.profiler.target import DeviceLost, EnergyContext, ProfileConfig, ProfileError, RunConfig, Target
 
 Say = Callable[[str], None]
 
@@ -243,7 +243,7 @@ def new_report(target: Target, config: RunConfig) -> dict:
     }
 
 
-def profile(bundles: list[Path], target: Target, config: RunConfig, out_dir: Path,
+def profile(bundles: list[Path], target: Target, config: RunConfig, out_dir: Path = ProfileConfig.out,
             say: Say = lambda message: None) -> dict:
     """Profile ``bundles`` on ``target`` and write report.json/.csv/.html into ``out_dir``.
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import paramiko
 
 from edge_time.profiler.ops import trace_name
-from edge_time.profiler.target import (DeviceLost, LineStream, ProfileError, RunConfig, ShellResult, Target,
-                                       device_side_files, op_trace_args, raw_path, read_device_result)
+from edge_time.profiler.target import (DeviceLost, LineStream, ProfileConfig, ProfileError, RunConfig, ShellResult,
+                                       Target, device_side_files, op_trace_args, raw_path, read_device_result)
 
 _GONE = (paramiko.SSHException, socket.error, EOFError)
 KEEPALIVE_S = 5.0  # while a bundle runs, ask the board for an answer this often
@@ -59,7 +59,8 @@ class SshTarget(Target):
     transport = "ssh"
 
     def __init__(self, host: str, user: str, port: int = 22, key_filename: str | None = None,
-                 python: str = "python3", remote_dir: str = "/tmp/edge_time", timeout: float = 15.0,
+                 python: str = ProfileConfig.remote_python, remote_dir: str = ProfileConfig.remote_dir,
+                 timeout: float = ProfileConfig.connect_timeout,
                  known_hosts: str | None = None, accept_new_host: bool = False):
         self.label = f"ssh://{user}@{host}:{port}"
         self.python = python

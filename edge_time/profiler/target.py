@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import edge_time.bundle
 from edge_time.errors import EdgeTimeError
 from edge_time.profiler.sensors import PROBE_SCRIPT, PowerSource, choose_power_source
 
@@ -73,6 +74,20 @@ class RunConfig:
         if self.op_profile:
             args += ["--op-profile-runs", str(self.op_profile_runs)]
         return args
+
+
+@dataclass
+class ProfileConfig:
+    """Where to profile and where the report goes (``edge-time profile``'s other options): the
+    defaults of :func:`edge_time.profiler.open_target`, of ``profile``'s ``out_dir`` and of the CLI."""
+
+    device: str = "local"  # local | adb | adb:SERIAL | ssh://USER@HOST[:PORT]
+    ssh_key: str | None = None
+    remote_python: str = "python3"  # ssh: the board's Python (with numpy, tokenizers, the runtime)
+    remote_dir: str = "/tmp/edge_time"  # ssh: working folder on the board
+    accept_new_host: bool = False  # ssh: trust an unknown host key on first contact
+    connect_timeout: float = 15.0
+    out: Path = Path("profile-out")
 
 
 @dataclass
@@ -167,7 +182,22 @@ def _q(path: str) -> str:
 
 
 def load_schema(name: str) -> dict:
-    return json.loads(resources.files("edge_time.profiler").joinpath(name).read_text(encoding="utf-8"))
+    """A schema of this folder with each ``"enumFrom": NAME`` given ``edge_time.bundle.NAME`` as its enum,
+    so a new target is named once (in the runtime's runners), not in every schema."""
+    schema = json.loads(resources.files("edge_time.profiler").joinpath(name).read_text(encoding="utf-8"))
+    _fill_enums(schema)
+    return schema
+
+
+def _fill_enums(node) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _fill_enums(item)
+    elif isinstance(node, dict):
+        if "enumFrom" in node:
+            node["enum"] = list(getattr(edge_time.bundle, node["enumFrom"]))
+        for value in node.values():
+            _fill_enums(value)
 
 
 def validate_device_result(data: dict, where: str) -> dict:
@@ -204,7 +234,7 @@ def op_trace_args(config: RunConfig, trace: str) -> list[str]:
 
 
 DEVICE_SIDE_FILES = ("__init__.py", "atomic.py", "bundle.py", "manifest.schema.json", "errors.py",
-                     "runtime/__init__.py", "runtime/backends.py", "runtime/tokenize.py")
+                     "runtime/__init__.py", "runtime/backends.py", "runtime/tasks.py", "runtime/tokenize.py")
 
 
 def device_side_files() -> list[tuple[Path, str]]:

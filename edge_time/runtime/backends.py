@@ -118,5 +118,6 @@ class ExecutorchRunner:
         return [t.numpy().copy() for t in method.execute(tensors)]
 
 
-# one runner per name of bundle.TARGETS (tests/exporters/test_registry.py holds them to one list)
+# the one list of targets: bundle.TARGETS, the profiler schemas' target enums and the exporters
+# (edge_time/exporters/NAME.py) read it; tests/exporters/test_registry.py holds them to it
 RUNNERS: dict[str, type] = {"executorch": ExecutorchRunner, "tflite": TfliteRunner, "onnx": OnnxRunner}

@@ -158,6 +158,9 @@ def _join_parses(parts: list[UDParse]) -> UDParse:
     return joined
 
 
+BATCH_SIZE = 32  # texts per graph run when predicting or evaluating (the API's and the CLI's --batch-size)
+
+
 class TaskPredictor:
     """Inputs -> scores -> predictions for one task model, whatever runs the graph.
 
@@ -167,7 +170,7 @@ class TaskPredictor:
 
     def __init__(self, task: str, labels: dict[str, list[str]], task_config: dict[str, Any],
                  text_encoder: TextEncoder, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-                 bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = 32,
+                 bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = BATCH_SIZE,
                  max_words: int | None = None):
         self.task, self.labels, self.config = task, labels, task_config
         self.text_encoder, self._run, self.bucket_for = text_encoder, run, bucket_for
@@ -183,7 +186,7 @@ class TaskPredictor:
         return min(self._words_bound or limit, limit - 2) - root
 
     @classmethod
-    def from_bundle(cls, bundle, batch_size: int = 32) -> "TaskPredictor":
+    def from_bundle(cls, bundle, batch_size: int = BATCH_SIZE) -> "TaskPredictor":
         manifest = bundle.manifest
         if manifest.task not in TASK_GRAPHS:
             raise EdgeTimeError(f"bundle task is {manifest.task!r}; predictions need a {'/'.join(TASK_GRAPHS)} task "

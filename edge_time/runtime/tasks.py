@@ -85,5 +85,5 @@ class QAGraph(TaskGraph):
         return [TensorSpec(n, "float32", ["batch", "seq"]) for n in self.outputs]
 
 
-# the one list of tasks: edge_time.tasks.data.TASK_CLASSES and bundle.TASKS are tested against it
+# the one list of tasks: bundle.TASKS reads it, edge_time.tasks.data.TASK_CLASSES is tested against it
 TASK_GRAPHS: dict[str, TaskGraph] = {graph.name: graph for graph in (UDGraph(), NERGraph(), ClsGraph(), QAGraph())}

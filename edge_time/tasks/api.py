@@ -14,12 +14,12 @@ from pathlib import Path
 
 from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
-from edge_time.runtime.predict import TaskPredictor
+from edge_time.runtime.predict import BATCH_SIZE, TaskPredictor
 from edge_time.tasks.data import get_task
 from edge_time.textfiles import read_lines
 
 
-def load_predictor(model: str | Path, batch_size: int = 32, threads: int | None = None) -> TaskPredictor:
+def load_predictor(model: str | Path, batch_size: int = BATCH_SIZE, threads: int | None = None) -> TaskPredictor:
     """A predictor for a task model folder (PyTorch) or an exported bundle folder (manifest.json inside)."""
     path = Path(model)
     if (path / MANIFEST_NAME).is_file():
@@ -50,7 +50,8 @@ class EvalResult:
         return self.words / self.seconds if self.seconds else 0.0
 
 
-def evaluate(model: str | Path, data: str | Path, batch_size: int = 32, threads: int | None = None) -> EvalResult:
+def evaluate(model: str | Path, data: str | Path, batch_size: int = BATCH_SIZE,
+             threads: int | None = None) -> EvalResult:
     """Score a task model or bundle on a labelled file in its task's format."""
     predictor = load_predictor(model, batch_size, threads)
     task = get_task(predictor.task)
@@ -77,7 +78,7 @@ def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool
 
 
 def predict_file(model: str | Path, data: str | Path, out: str | Path | None = None, pretokenized: bool = False,
-                 batch_size: int = 32, threads: int | None = None) -> str:
+                 batch_size: int = BATCH_SIZE, threads: int | None = None) -> str:
     """Predict for a file and write the result (atomically) to ``out``, or return it when ``out`` is None.
 
     Input by task and suffix: UD ``.conllu`` (words and MWT/empty-node lines kept) or text lines;

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from edge_time.bundle import INCOMPLETE_NAME, staging_dir
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import TASK_CONFIG_NAME, load_hf_encoder, load_tokenizer_files
-from edge_time.runtime.predict import TaskPredictor
+from edge_time.runtime.predict import BATCH_SIZE, TaskPredictor
 from edge_time.runtime.tokenize import TextEncoder
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.tasks.data import get_task
@@ -75,12 +75,13 @@ class LoadedTaskModel:
     def training_module(self) -> TaskModel:
         return task_model(self.spec.task, HFStack(self.hf_model), self.head)
 
-    def predictor(self, batch_size: int = 32) -> TaskPredictor:
+    def predictor(self, batch_size: int = BATCH_SIZE) -> TaskPredictor:
         """Predictions from the PyTorch model through the same input building and decoding as bundles."""
         return torch_predictor(self.training_module(), self.spec, self.text_encoder, batch_size)
 
 
-def torch_predictor(module: TaskModel, spec: TaskSpec, text_encoder: TextEncoder, batch_size: int = 32) -> TaskPredictor:
+def torch_predictor(module: TaskModel, spec: TaskSpec, text_encoder: TextEncoder,
+                    batch_size: int = BATCH_SIZE) -> TaskPredictor:
     graph = TASK_GRAPHS[spec.task]
     input_names = ("input_ids", "attention_mask") + graph.word_inputs
     output_names = graph.outputs

@@ -24,6 +24,7 @@ import pytest
 from edge_time.bundle import BundleError, GraphFile, Manifest, TensorSpec, TokenizerInfo, safe_join, write_manifest
 from edge_time.exporters.android import DEFAULT_TEXTS, tokenizer_cases, vectors_document
 from edge_time.profiler.stats import latency_summary
+from edge_time.profiler.target import load_schema
 from edge_time.runtime.decode import bio_spans
 from edge_time.runtime.predict import word_inputs
 from edge_time.runtime.tokenize import TextEncoder, describe_tokenizer
@@ -31,7 +32,6 @@ from android_builders import read_json, tiny_spec, torch_runner, unigram_tokeniz
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "android_demo" / "core"
-SCHEMA = REPO / "edge_time" / "profiler" / "device_result.schema.json"
 JUNIT_JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 KOTLIN_CLASSES = ["TokenizerVectorsTest", "DecodingStatsTest", "ManifestJsonTest"]
 
@@ -280,7 +280,7 @@ def test_result_json_written_by_kotlin_matches_schema(core_jar, tmp_path):
     proc = _java(core_jar, "dev.edgetime.core.ResultCli", str(out), "ab" * 32, *map(str, latencies))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
-    jsonschema.validate(result, json.loads(SCHEMA.read_text()))
+    jsonschema.validate(result, load_schema("device_result.schema.json"))  # its target enum filled in
     assert result["latencies_ms"] == latencies and result["runner"] == "android-app"
     assert [p.name for p in out.parent.iterdir()] == ["run.json"]  # no temp file left behind
     summary, expected = json.loads(proc.stdout), latency_summary(latencies)

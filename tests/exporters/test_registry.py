@@ -1,31 +1,34 @@
-"""One list of export targets: the registry, the runtime's runners and the schemas agree; each
-ExportTarget refuses the options it cannot take; a new target is one class plus its list entries."""
+"""One list of export targets, the runtime's runners: the manifest, the schemas and the exporters read it;
+each ExportTarget refuses the options it cannot take; a new target is its exporter module and its runner."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import sys
 
 import pytest
 
 from edge_time import bundle
-from edge_time.exporters import ExportError, export_model, get_target, registry
+from edge_time.exporters import ExportError, export_model, get_target
 from edge_time.exporters.base import ExportOptions
 from edge_time.exporters.onnx import OnnxTarget
-from edge_time.runtime import backends
+from edge_time.profiler import RunConfig, load_report, profile, runner
+from edge_time.profiler.local import LocalTarget
+from edge_time.profiler.target import load_schema, validate_device_result
+from edge_time.runtime import backends, load_bundle
 
-PACKAGE = Path(bundle.__file__).parent
 
-
-def test_registry_runners_and_schemas_list_the_same_targets():
-    assert list(registry.TARGETS) == list(bundle.TARGETS)
-    assert list(backends.RUNNERS) == list(bundle.TARGETS)
-    device = json.loads((PACKAGE / "profiler" / "device_result.schema.json").read_text())
-    report = json.loads((PACKAGE / "profiler" / "report.schema.json").read_text())
-    assert json.dumps(list(bundle.TARGETS)) in json.dumps(device) and json.dumps(list(bundle.TARGETS)) in json.dumps(report)
+def test_the_manifest_schemas_and_exporters_read_the_runners():
+    assert bundle.TARGETS == tuple(backends.RUNNERS)
+    device = load_schema("device_result.schema.json")["properties"]["bundle"]["properties"]
+    report = load_schema("report.schema.json")["$defs"]["run"]["properties"]["bundle"]["properties"]
+    for properties in (device, report):
+        assert properties["target"]["enum"] == list(bundle.TARGETS)
+        assert properties["quantization"]["enum"] == list(bundle.QUANTIZATIONS)
     for name in bundle.TARGETS:
         target = get_target(name)
         assert target.name == name and set(target.quantizations) <= set(bundle.QUANTIZATIONS)
+    with pytest.raises(ExportError, match="unknown target 'toy'"):
+        get_target("toy")
 
 
 @pytest.mark.parametrize("target, options, message", [
@@ -49,17 +52,32 @@ def test_graph_file_names():
 
 
 class ToyTarget(OnnxTarget):
-    """The "add a target" guide of docs/design.md, followed: a class, its registry line, its runner."""
+    """The "add a target" guide of docs/design.md, followed: this class in ``edge_time/exporters/toy.py``."""
 
     name = "toy"
     suffix = ".toy.onnx"
     runtime_hint = "onnxruntime (toy)"
 
 
-def test_a_new_target_is_one_class_and_its_list_entries(tiny_bert, tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.TARGETS, "toy", (__name__, "ToyTarget"))
-    monkeypatch.setitem(backends.RUNNERS, "toy", backends.OnnxRunner)
-    monkeypatch.setattr(bundle, "TARGETS", bundle.TARGETS + ("toy",))
+class InProcess(LocalTarget):
+    """This machine, its runner in this process: the one where the toy runner is registered."""
+
+    def run_benchmark(self, bundle_path, config, raw_dir):
+        args = runner.parse_args(["--bundle", str(bundle_path), "--out", str(raw_dir / "toy.json"),
+                                  *config.runner_args()])
+        return validate_device_result(runner.run(args), "toy")
+
+
+def test_a_new_target_is_its_exporter_module_and_its_runner(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "edge_time.exporters.toy", sys.modules[__name__])  # exporters/toy.py
+    monkeypatch.setitem(backends.RUNNERS, "toy", backends.OnnxRunner)  # its runner
+    assert "toy" in bundle.TARGETS and isinstance(get_target("toy"), ToyTarget)
     result = export_model(tiny_bert, "toy", tmp_path / "toy")
     assert result.parity["passed"] and result.manifest.target == "toy"
     assert [g.file for g in result.manifest.graphs] == ["model.toy.onnx"]
+    assert load_bundle(tmp_path / "toy").manifest.target == "toy"
+
+    report = profile([tmp_path / "toy"], InProcess(), RunConfig(warmup=0, runs=2, seq_len=8, power="none"),
+                     tmp_path / "profile")
+    assert report["runs"][0]["status"] == "ok", report["runs"][0]["error"]
+    assert load_report(tmp_path / "profile")["runs"][0]["bundle"]["target"] == "toy"  # the report schema's check

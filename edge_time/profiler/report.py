@@ -223,6 +223,13 @@ th{background:#f3f3f3}td:first-child{text-align:left}.warn{background:#fff3cd;pa
 .err{background:#f8d7da;padding:.5em 1em;border-left:4px solid #c00}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
 
 
+def _abi(device: dict) -> str:
+    emulated = device.get("emulated")
+    if emulated:
+        return f"{emulated['runtime']} EMULATED on {emulated['kernel']} (speed not meaningful)"
+    return str(device.get("info", {}).get("abi", ""))
+
+
 def render_html(reports: list[dict]) -> str:
     """One self-contained page for one or more reports."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edge-time profile</title><style>{STYLE}</style></head><body>",
@@ -232,7 +239,7 @@ def render_html(reports: list[dict]) -> str:
         cfg = report["config"]
         parts.append(f"<p><b>Device</b> {html.escape(report['device']['id'])} ({html.escape(report['device']['transport'])})"
                      f" — {html.escape(str(info.get('model', '')))}, {html.escape(str(info.get('os', '')))}, "
-                     f"{html.escape(str(info.get('abi', '')))}, {_fmt(info.get('cores'))} cores. "
+                     f"{html.escape(_abi(report['device']))}, {_fmt(info.get('cores'))} cores. "
                      f"<b>Created</b> {html.escape(report['created_at'])}, edge-time {html.escape(report['edge_time_version'])}. "
                      f"<b>Config</b> threads {cfg.get('threads') or 'runtime default'}, batch {cfg.get('batch')}, "
                      f"seq_len {cfg.get('seq_len')}, warmup {cfg.get('warmup')}, "

@@ -236,9 +236,10 @@ def render_html(reports: list[dict]) -> str:
     for report in reports:
         info = report["device"].get("info", {})
         cfg = report["config"]
+        abi = emulation_label(report["device"]) or str(info.get("abi", ""))
         parts.append(f"<p><b>Device</b> {html.escape(report['device']['id'])} ({html.escape(report['device']['transport'])})"
                      f" — {html.escape(str(info.get('model', '')))}, {html.escape(str(info.get('os', '')))}, "
-                     f"{html.escape(emulation_label(report['device']) or str(info.get('abi', '')))}, {_fmt(info.get('cores'))} cores. "
+                     f"{html.escape(abi)}, {_fmt(info.get('cores'))} cores. "
                      f"<b>Created</b> {html.escape(report['created_at'])}, edge-time {html.escape(report['edge_time_version'])}. "
                      f"<b>Config</b> threads {cfg.get('threads') or 'runtime default'}, batch {cfg.get('batch')}, "
                      f"seq_len {cfg.get('seq_len')}, warmup {cfg.get('warmup')}, "

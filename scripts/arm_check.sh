@@ -7,27 +7,23 @@
 #
 #   bash scripts/arm_check.sh setup            # once: sysroot + wheels under $ARM_ROOT
 #   bash scripts/arm_check.sh parity [ARGS]    # benchmarks/arm_parity.py ARGS (tiny bundles by default)
+#   bash scripts/arm_check.sh profile [ARGS]   # benchmarks/arm_profile.py ARGS: `edge-time profile --device ssh://`
+#                                              # against this userland through a loopback sshd
 #   bash scripts/arm_check.sh python ARGS      # the aarch64 Python with the wheels, for anything else
 #
 # ARM_ROOT (default ~/.cache/edge-time/arm64) holds everything; ARM_EXECUTORCH=0 skips the
-# executorch + torch aarch64 wheels (large, and slow to import under emulation).
+# executorch + torch aarch64 wheels (4 GB with the CUDA libraries PyPI's aarch64 torch links).
 # Speed under emulation means nothing: the check is about numerics (parity with the x86 PyTorch
 # reference) and that the aarch64 wheels load and run the bundles.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+REPO=$(cd "$(dirname "$0")/.." && pwd)  # no cd: `python` runs in the caller's folder
 ARM_ROOT=${ARM_ROOT:-$HOME/.cache/edge-time/arm64}
 ARM_EXECUTORCH=${ARM_EXECUTORCH:-1}
-HOST_PY=${HOST_PY:-.venv/bin/python}
+HOST_PY=${HOST_PY:-$REPO/.venv/bin/python}
 QEMU=${QEMU:-qemu-aarch64-static}
 SYSROOT="$ARM_ROOT/sysroot"
 SITE="$ARM_ROOT/site"
 PYVER=3.11  # Debian 12's python3 on arm64; the wheels below are cp311
-# the aarch64 wheels, pinned to what the x86 side exports with (ExecuTorch's .pte and the runtime
-# must match: see tests/android/test_app_versions.py for the app's pins)
-WHEELS="numpy tokenizers onnxruntime==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("onnxruntime"))') \
-ai-edge-litert==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("ai-edge-litert"))')"
-ET_WHEELS="executorch==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("executorch"))') \
-torch==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("torch").split("+")[0])')"
 
 die() { echo "arm_check: $*" >&2; exit 1; }
 
@@ -57,24 +53,53 @@ setup_sysroot() {
 }
 
 setup_wheels() {
+  # the aarch64 wheels, pinned to what the x86 side exports with (ExecuTorch's .pte and the runtime
+  # must match: see tests/android/test_app_versions.py for the app's pins)
+  local WHEELS="numpy tokenizers onnxruntime==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("onnxruntime"))') \
+ai-edge-litert==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("ai-edge-litert"))')"
+  local ET_WHEELS="executorch==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("executorch"))') \
+torch==$($HOST_PY -c 'import importlib.metadata as m; print(m.version("torch").split("+")[0])')"
   # the host's pip picks aarch64 cp311 wheels (never sdists: nothing is compiled)
   local pip=("$HOST_PY" -m pip install -q --no-cache-dir --target "$SITE" --upgrade --only-binary=:all:
              --implementation cp --python-version "$PYVER" --abi "cp${PYVER/./}" --abi abi3 --abi none
-             --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
-             --platform manylinux_2_27_aarch64 --platform manylinux_2_35_aarch64 --platform linux_aarch64)
+             --platform manylinux2014_aarch64 --platform linux_aarch64)
+  local glibc; for glibc in $(seq 17 36); do pip+=(--platform "manylinux_2_${glibc}_aarch64"); done  # Debian 12: 2.36
   echo "arm_check: aarch64 wheels: $WHEELS" >&2
   # shellcheck disable=SC2086
   "${pip[@]}" $WHEELS 2>&1 | grep -v "^WARNING: Location" >&2 || true
   [ -d "$SITE/onnxruntime" ] && [ -d "$SITE/ai_edge_litert" ] || die "the aarch64 runtime wheels did not install into $SITE"
   if [ "$ARM_EXECUTORCH" = 1 ]; then
-    # executorch's own requirements include export-time tools without aarch64 wheels (coremltools),
-    # and PyPI's aarch64 torch requires CUDA libraries: the runtime needs neither, so both go in
-    # without their requirements, plus the few pure-Python ones torch imports
+    # executorch's own requirements include export-time tools without aarch64 wheels (coremltools):
+    # it and torch go in without their requirements, plus the pure-Python ones that importing
+    # executorch.runtime (which imports executorch.exir) and torch need
     echo "arm_check: aarch64 wheels (no deps): $ET_WHEELS" >&2
     # shellcheck disable=SC2086
     "${pip[@]}" --no-deps $ET_WHEELS filelock typing-extensions sympy mpmath networkx jinja2 markupsafe fsspec \
-      2>&1 | grep -v "^WARNING: Location" >&2 || true
-    [ -d "$SITE/executorch" ] || echo "arm_check: no aarch64 executorch wheel installed; ExecuTorch bundles are skipped" >&2
+      ruamel.yaml tabulate 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    if [ ! -d "$SITE/executorch" ]; then
+      echo "arm_check: no aarch64 executorch wheel; ExecuTorch bundles are skipped" >&2
+      return
+    fi
+    # PyPI's aarch64 torch is the CUDA build: libtorch links cuBLAS, cuDNN, NCCL... (the CPU build is
+    # on download.pytorch.org, not a package registry). No GPU is used, but the dynamic linker needs
+    # the libraries: torch's own requirements for them, any release of the same major version (same
+    # sonames; NCCL has no aarch64 wheel of torch's exact pin)
+    local cuda
+    cuda=$("$HOST_PY" - "$SITE" <<'PY'
+import re, sys
+from importlib.metadata import distributions
+torch = next(d for d in distributions(path=[sys.argv[1]]) if d.metadata["Name"] == "torch")
+for req in torch.requires or []:
+    spec = req.split(";")[0].replace(" ", "")
+    if spec.startswith("nvidia-") and (m := re.fullmatch(r"(.+)==(\d+)(.*)", spec)):
+        spec = f"{m[1]}>={m[2]}{m[3]},<{int(m[2]) + 1}"
+    if spec.startswith(("cuda-toolkit", "nvidia-")):
+        print(spec)
+PY
+)
+    echo "arm_check: torch's CUDA libraries for aarch64: $(echo $cuda)" >&2
+    # shellcheck disable=SC2086
+    "${pip[@]}" $cuda 2>&1 | grep -v "^WARNING: Location" >&2 || true
   fi
 }
 
@@ -105,6 +130,7 @@ case "${1:-}" in
   setup) setup_sysroot; setup_wheels; write_cpuinfo
          PYTHONPATH= "$0" python -c 'import platform, numpy, onnxruntime, ai_edge_litert; print("aarch64 ok:", platform.machine(), numpy.__version__, onnxruntime.__version__)' ;;
   python) shift; arm_python "$@" ;;
-  parity) shift; exec "$HOST_PY" benchmarks/arm_parity.py --arm-python "$0" "$@" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  parity) shift; exec "$HOST_PY" "$REPO/benchmarks/arm_parity.py" --arm-python "$0" "$@" ;;
+  profile) shift; exec "$HOST_PY" "$REPO/benchmarks/arm_profile.py" --arm-check "$0" --arm-root "$ARM_ROOT" "$@" ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -79,6 +79,7 @@ def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldo
     """Profile BUNDLES on --device and write a report into --out."""
     from edge_time.profiler import open_target
     from edge_time.profiler import profile as run_profile
+    from edge_time.profiler.report import emulation_label
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
                        cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
@@ -88,7 +89,8 @@ def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldo
     target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,
                          accept_new_host=ssh_accept_new)
     report = run_profile(list(bundles), target, config, out_dir, say=lambda m: click.echo(m, err=True))
-    _print_rows(report["runs"], report["device"]["id"])
+    emulated = emulation_label(report["device"])
+    _print_rows(report["runs"], report["device"]["id"] + (f", {emulated}" if emulated else ""))
     click.echo(f"report: {out_dir / 'report.html'} (JSON, CSV beside it)")
     failed = [r for r in report["runs"] if r.get("status") != "ok"]
     for failure in failed:  # exit 0 only when every bundle was measured

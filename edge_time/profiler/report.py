@@ -223,6 +223,12 @@ th{background:#f3f3f3}td:first-child{text-align:left}.warn{background:#fff3cd;pa
 .err{background:#f8d7da;padding:.5em 1em;border-left:4px solid #c00}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
 
 
+def emulation_label(device: dict) -> str:
+    """What a report's device line says of an emulated runtime (session._label_emulation); "" if native."""
+    emulated = device.get("emulated")
+    return f"{emulated['runtime']} EMULATED on {emulated['kernel']} (speed not meaningful)" if emulated else ""
+
+
 def render_html(reports: list[dict]) -> str:
     """One self-contained page for one or more reports."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edge-time profile</title><style>{STYLE}</style></head><body>",
@@ -230,9 +236,10 @@ def render_html(reports: list[dict]) -> str:
     for report in reports:
         info = report["device"].get("info", {})
         cfg = report["config"]
+        abi = emulation_label(report["device"]) or str(info.get("abi", ""))
         parts.append(f"<p><b>Device</b> {html.escape(report['device']['id'])} ({html.escape(report['device']['transport'])})"
                      f" — {html.escape(str(info.get('model', '')))}, {html.escape(str(info.get('os', '')))}, "
-                     f"{html.escape(str(info.get('abi', '')))}, {_fmt(info.get('cores'))} cores. "
+                     f"{html.escape(abi)}, {_fmt(info.get('cores'))} cores. "
                      f"<b>Created</b> {html.escape(report['created_at'])}, edge-time {html.escape(report['edge_time_version'])}. "
                      f"<b>Config</b> threads {cfg.get('threads') or 'runtime default'}, batch {cfg.get('batch')}, "
                      f"seq_len {cfg.get('seq_len')}, warmup {cfg.get('warmup')}, "

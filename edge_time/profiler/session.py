@@ -17,7 +17,8 @@ from edge_time.bundle import read_manifest
 from edge_time.profiler.energy import PowerTrace, energy_above_idle
 from edge_time.profiler.sensors import SNAPSHOT_SCRIPT, PowerSource, parse_snapshot, throttling
 from edge_time.profiler.stats import latency_summary, throughput
-from edge_time.profiler.target import DeviceLost, EnergyContext, ProfileConfig, ProfileError, RunConfig, Target
+from edge_time.profiler.target import (DeviceLost, EnergyContext, ProfileConfig, ProfileError, RunConfig, Target,
+                                        emulation)
 
 Say = Callable[[str], None]
 
@@ -211,6 +212,19 @@ def _op_table(result: dict, bundle: Path, raw_dir: Path) -> dict:
     return {"available": True, "trace": f"raw/{info['file']}", **table}
 
 
+def _label_emulation(report: dict, entry: dict, say: Say) -> None:
+    """Label the device, once, when a runner's machine is not its kernel's (target.emulation)."""
+    found = emulation(report["device"].get("info", {}).get("abi"),
+                      entry.get("device_result", {}).get("device", {}).get("abi"))
+    if found and "emulated" not in report["device"]:
+        report["device"]["emulated"] = found
+        report["warnings"].append(
+            f"emulated: the runtime ran as {found['runtime']} on a {found['kernel']} kernel (qemu-user or another "
+            "emulator); latency, throughput, memory and energy are the emulator's and mean nothing as "
+            f"{found['runtime']} speed: such a run checks the flow and the outputs, not performance")
+        say(f"warning: {report['warnings'][-1]}")
+
+
 class _Lost(Exception):
     def __init__(self, entry: dict, cause: DeviceLost):
         self.entry, self.cause = entry, cause
@@ -275,6 +289,7 @@ def profile(bundles: list[Path], target: Target, config: RunConfig, out_dir: Pat
                 raise DeviceLost(f"{lost.cause}; partial results saved in {Path(out_dir) / 'report.json'}") from lost.cause
             report["runs"].append(entry)
             report["warnings"] += [f"{bundle.name}: {w}" for w in entry["warnings"]]
+            _label_emulation(report, entry, say)
             write_report(report, out_dir)
         report["status"] = "ok" if all(r["status"] == "ok" for r in report["runs"]) else "partial"
         write_report(report, out_dir)

@@ -21,6 +21,22 @@ class DeviceLost(ProfileError):
     """The device went away (unplugged, adb offline, ssh dropped) in the middle of a run."""
 
 
+def isa_family(machine: str) -> str:
+    """x86 or arm (any width, any naming: uname, Python, Android ABI); other names as they are."""
+    name = machine.strip().lower()
+    if name in ("x86_64", "amd64", "x86", "i386", "i486", "i586", "i686"):
+        return "x86"
+    return "arm" if name.startswith(("arm", "aarch64")) else name
+
+
+def emulation(kernel: str | None, runtime: str | None) -> dict | None:
+    """The runtime's interpreter reports another instruction set than the device's kernel: it ran
+    under an emulator (qemu-user, binfmt_misc) or a translator, so its speed is not the device's."""
+    if not kernel or not runtime or isa_family(kernel) == isa_family(runtime):
+        return None
+    return {"kernel": kernel, "runtime": runtime}
+
+
 @dataclass
 class RunConfig:
     """How to time each bundle. ``threads`` 0 = the runtime's default."""

@@ -142,7 +142,7 @@ case "$1" in
   ro.product.manufacturer) echo EdgeTime ;;
   ro.product.model) echo Loopback Phone ;;
   ro.build.version.release) echo 14 ;;
-  ro.product.cpu.abi) echo arm64-v8a ;;
+  ro.product.cpu.abi) echo x86_64 ;;  # an x86_64 emulator image: the runner it runs is this machine's Python
   *) echo "" ;;
 esac
 '''

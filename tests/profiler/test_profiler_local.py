@@ -12,6 +12,8 @@ from edge_time.bundle import BundleError
 from edge_time.cli.profile import profile as profile_cli
 from edge_time.profiler import ProfileError, RunConfig, compare, load_report, open_target, profile
 from edge_time.profiler.local import LocalTarget
+from edge_time.profiler.report import emulation_label
+from edge_time.profiler.target import emulation
 
 
 def test_cli_profiles_an_odd_named_bundle_and_writes_every_report_file(odd_bundle, tmp_path):
@@ -198,3 +200,32 @@ def test_compare_tells_runs_apart_by_config_fits_100_columns_and_puts_ratios_in_
     page = (tmp_path / "cmp" / "compare.html").read_text()
     assert f"{tiny_bundle.name} [t1 b1 s8]" in page and f"{tiny_bundle.name} [t2 b1 s8]" in page
     assert "Compared to the first run" in page and f"(×{ratios[1]['p50_ms']:.2f})" in page
+
+
+@pytest.mark.parametrize("kernel, runtime, emulated", [
+    ("x86_64", "aarch64", True), ("aarch64", "x86_64", True), ("aarch64", "aarch64", False),
+    ("arm64-v8a", "aarch64", False), ("aarch64", "armv7l", False), ("x86_64", "AMD64", False),
+    ("riscv64", "riscv64", False), ("", "aarch64", False), (None, "aarch64", False)])
+def test_emulation_is_a_runtime_isa_other_than_the_kernels(kernel, runtime, emulated):
+    assert (emulation(kernel, runtime) is not None) == emulated
+
+
+class _Aarch64Kernel(LocalTarget):
+    """This machine, but its kernel reported as aarch64: the runner (this x86 Python) is then the
+    odd one out, as an aarch64 runner under qemu-user is on an x86 board."""
+
+    def device_info(self) -> dict:
+        return super().device_info() | {"abi": "aarch64"}
+
+
+def test_a_runner_on_another_isa_labels_the_report_emulated(tiny_bundle, tmp_path):
+    report = profile([tiny_bundle, tiny_bundle], _Aarch64Kernel(), RunConfig(runs=3, seq_len=8, power="none"),
+                     tmp_path / "out")
+    assert report["device"]["emulated"] == {"kernel": "aarch64", "runtime": "x86_64"}
+    notes = [w for w in report["warnings"] if w.startswith("emulated:")]
+    assert len(notes) == 1 and "mean nothing as x86_64 speed" in notes[0]  # once, not per bundle
+    assert load_report(tmp_path / "out")["device"]["emulated"]["runtime"] == "x86_64"  # the schema takes it
+    assert emulation_label(report["device"]) == "x86_64 EMULATED on aarch64 (speed not meaningful)"
+    assert emulation_label(report["device"]) in (tmp_path / "out" / "report.html").read_text()
+    plain = profile([tiny_bundle], LocalTarget(), RunConfig(runs=3, seq_len=8, power="none"), tmp_path / "plain")
+    assert emulation_label(plain["device"]) == "" and not any(w.startswith("emulated:") for w in plain["warnings"])

@@ -110,6 +110,9 @@ class Manifest:
     task_config: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
     android: dict[str, Any] = field(default_factory=dict)
+    # the runtime that verified the graphs at export ({"name", "version"}, plus the converter that
+    # wrote them): the Android app checks it against its own pinned runtime. None in older bundles.
+    runtime: dict[str, Any] | None = None
     edge_time_version: str = ""
     schema_version: int = SCHEMA_VERSION
 

@@ -16,7 +16,13 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") }
+        // the pinned runtime versions, for core's RuntimeCheck against each bundle's manifest
+        for ((field, prop) in listOf(
+            "EXECUTORCH_VERSION" to "executorchVersion", "ONNXRUNTIME_VERSION" to "onnxruntimeVersion",
+            "LITERT_VERSION" to "litertVersion", "LITERT_WHEEL_VERSION" to "litertWheelVersion"
+        )) buildConfigField("String", field, "\"${property(prop)}\"")
     }
+    buildFeatures { buildConfig = true }
 
     buildTypes {
         release {

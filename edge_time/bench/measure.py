@@ -20,7 +20,7 @@ from edge_time.bench.models import System
 from edge_time.profiler.energy import energy_above_idle
 from edge_time.profiler.local import LocalTarget
 from edge_time.profiler.sensors import PowerSource
-from edge_time.profiler.session import PowerSampler
+from edge_time.profiler.session import DeviceLines
 from edge_time.profiler.target import RunConfig
 
 SAMPLE_PERIOD_S = 0.05
@@ -92,7 +92,7 @@ class EnergyProbe:
         """Energy per unit above idle of back-to-back passes lasting at least ``seconds``."""
         if self.source is None:
             return self.unavailable()
-        sampler = PowerSampler(self.target, self.source, SAMPLE_PERIOD_S, SAMPLER_LIMIT_S)
+        sampler = DeviceLines(self.target, self.source.sampler(SAMPLE_PERIOD_S, SAMPLER_LIMIT_S))
         start = time.time()  # the samplers stamp lines with the same epoch clock
         passes = 0
         while passes == 0 or time.time() - start < seconds:
@@ -102,7 +102,7 @@ class EnergyProbe:
         run_lines = sampler.stop()
         config = RunConfig()
         idle_s = min(max(end - start, config.baseline_min_s), config.baseline_max_s)
-        idle_sampler = PowerSampler(self.target, self.source, SAMPLE_PERIOD_S, idle_s + 1.0)
+        idle_sampler = DeviceLines(self.target, self.source.sampler(SAMPLE_PERIOD_S, idle_s + 1.0))
         time.sleep(idle_s)
         idle_lines = idle_sampler.stop()
         extra = {"discharge_sign": self.discharge_sign}

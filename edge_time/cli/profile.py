@@ -60,6 +60,8 @@ def profile() -> None:
 @click.option("--power", default=RunConfig.power, show_default=True,
               help="Power sensor: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR (INA219/INA260 driver).")
 @click.option("--sample-period", type=POSITIVE_FLOAT, default=RunConfig.sample_period_s, show_default=True, help="Seconds between power samples.")
+@click.option("--timeline-period", type=POSITIVE_FLOAT, default=RunConfig.timeline_period_s, show_default=True,
+              help="Seconds between CPU frequency / temperature samples during the run (report timeline).")
 @click.option("--settle", type=NON_NEGATIVE_FLOAT, default=RunConfig.settle_s, show_default=True,
               help="Seconds to wait after a run before sampling the idle baseline (the device winds down).")
 @click.option("--battery-unplug", is_flag=True, help="adb: `dumpsys battery unplug` during the run (batterystats only).")
@@ -74,7 +76,7 @@ def profile() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=ProfileConfig.out,
               show_default=True, help="Folder for report.json, report.csv, latencies.csv and report.html.")
 def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldown, wait_cool, pin_cores, power,
-        sample_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, op_profile,
+        sample_period, timeline_period, settle, battery_unplug, timeout, ssh_key, ssh_accept_new, remote_python, remote_dir, op_profile,
         op_profile_runs, out_dir) -> None:
     """Profile BUNDLES on --device and write a report into --out."""
     from edge_time.profiler import open_target
@@ -83,7 +85,7 @@ def run(bundles, device, threads, batch, seq_len, warmup, runs, duration, cooldo
 
     config = RunConfig(threads=threads, batch=batch, seq_len=seq_len, warmup=warmup, runs=runs, duration_s=duration,
                        cooldown_s=cooldown, wait_cool_s=wait_cool, pin_cores=pin_cores, power=power,
-                       sample_period_s=sample_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug,
+                       sample_period_s=sample_period, timeline_period_s=timeline_period, settle_s=settle, timeout_s=timeout, battery_unplug=battery_unplug,
                        op_profile=op_profile, op_profile_runs=op_profile_runs)
     config.validate()
     target = open_target(device, ssh_key=ssh_key, remote_python=remote_python, remote_dir=remote_dir,

@@ -99,7 +99,8 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
                     for s in spec.inputs],
             outputs=list(spec.outputs), axes=axes, max_length=axes["seq"][1],
             tokenizer=spec.tokenizer_info, source=spec.source, labels=spec.labels,
-            task_config=spec.task_config, edge_time_version=__version__,
+            task_config=spec.task_config, runtime=target_impl.runtime_record(graphs, stage),
+            edge_time_version=__version__,
         )
         write_manifest(stage, manifest)
 

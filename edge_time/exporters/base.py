@@ -34,6 +34,18 @@ class ExportTarget:
     runtime_hint: ClassVar[str]
     suffix: ClassVar[str]  # of its graph files
     graph_batch_option: ClassVar[bool] = False  # whether --graph-batch applies
+    runtime_package: ClassVar[str]  # the PyPI runtime that runs parity; the manifest records its version
+    writer_package: ClassVar[str | None] = None  # the converter, when it is another package
+
+    def runtime_record(self, graphs: list[GraphFile], stage: Path) -> dict:
+        """The manifest's ``runtime``: the installed runtime (and converter) versions, which the
+        Android app checks against its own pinned runtime before loading the graphs."""
+        from importlib.metadata import version
+
+        record = {"name": self.runtime_package, "version": version(self.runtime_package)}
+        if self.writer_package:
+            record.update(writer=self.writer_package, writer_version=version(self.writer_package))
+        return record
 
     def graph_name(self, seq_len: int | None = None) -> str:
         """``model.SUFFIX``, or ``model.seqN.SUFFIX`` for a fixed-shape bucket."""

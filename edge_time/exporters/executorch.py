@@ -122,6 +122,7 @@ class ExecutorchTarget(ExportTarget):
     dynamic_shapes = True
     runtime_hint = "ExecuTorch runtime (XNNPACK)"
     suffix = ".pte"
+    runtime_package = "executorch"
     graph_batch_option = True
 
     def check_options(self, options: ExportOptions) -> None:

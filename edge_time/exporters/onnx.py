@@ -79,6 +79,16 @@ class OnnxTarget(ExportTarget):
     dynamic_shapes = True
     runtime_hint = "onnxruntime"
     suffix = ".onnx"
+    runtime_package = "onnxruntime"
+    writer_package = "torch"  # torch.onnx (dynamo)
+
+    def runtime_record(self, graphs: list[GraphFile], stage: Path) -> dict:
+        """Adds the graph's default-domain opset: an older onnxruntime refuses opsets it predates."""
+        import onnx
+
+        model = onnx.load(str(stage / graphs[0].file), load_external_data=False)
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+        return {**super().runtime_record(graphs, stage), **({"opset": int(opset)} if opset else {})}
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:

@@ -59,6 +59,8 @@ class TfliteTarget(ExportTarget):
     input_dtype = "int32"
     runtime_hint = "LiteRT interpreter (ai-edge-litert)"
     suffix = ".tflite"
+    runtime_package = "ai-edge-litert"
+    writer_package = "litert-torch"
 
     def check_options(self, options: ExportOptions) -> None:
         super().check_options(options)

@@ -146,7 +146,8 @@ def _labelled_runs(reports: list[dict]) -> list[tuple[str, dict]]:
 
 
 def figures(reports: list[dict]) -> list[tuple[str, str]]:
-    """(title, base64 PNG) of the latency histogram, the CDF, power over time and the comparison."""
+    """(title, base64 PNG) of the latency histogram, the CDF, power over time, the latency /
+    frequency / temperature timeline and the comparison."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,6 +185,12 @@ def figures(reports: list[dict]) -> list[tuple[str, str]]:
             ax.set_title(label, fontsize=9), ax.set_ylabel("W"), ax.legend(fontsize=7)
         axes[-1, 0].set_xlabel("seconds")
         out.append(("Power over time", _png(fig)))
+    timed = [(label, run["timeline"]) for label, run in _labelled_runs(reports) if run.get("timeline")]
+    if timed:
+        from edge_time.profiler.timeline import timeline_figure
+
+        out.append(("Latency, CPU frequency and temperature over time (dotted: start of the timed loop)",
+                    _png(timeline_figure(timed, plt))))
     if runs:
         labels = [label for label, _ in runs]
         p50 = [run["latency"]["p50_ms"] for _, run in runs]

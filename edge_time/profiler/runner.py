@@ -220,6 +220,7 @@ def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, 
 def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     from edge_time import __version__
+    from edge_time.bundle import read_manifest
     from edge_time.runtime import load_bundle
 
     result = {
@@ -230,9 +231,9 @@ def run(args: argparse.Namespace) -> dict:
         "config": {"threads": args.threads, "batch": args.batch, "seq_len": args.seq_len,
                    "warmup": args.warmup, "runs": args.runs, "duration_s": args.duration},
         "load_ms": 0.0, "first_inference_ms": 0.0, "latencies_ms": [], "peak_memory_kb": None,
-        "rss_before_load_kb": None,
+        "rss_before_load_kb": None, "latency_starts_ms": [],
     }
-    latencies = result["latencies_ms"]
+    latencies, starts = result["latencies_ms"], result["latency_starts_ms"]
     try:
         if args.pin_cores:
             os.sched_setaffinity(0, {int(c) for c in args.pin_cores.split(",")})
@@ -241,15 +242,18 @@ def run(args: argparse.Namespace) -> dict:
         sha = hashlib.sha256(raw).hexdigest()
         declared = json.loads(raw.decode("utf-8"))
         # imports (edge_time.runtime: numpy, tokenizers; the target's runtime) are timed apart from
-        # loading, and the memory baseline is taken after them, as the app's is with its runtime linked in
+        # loading, as the app has its runtime linked in
         result["runtime"] = import_runtime(str(declared.get("target")), str(declared.get("quantization", "")))
         result["import_ms"] = (time.perf_counter() - started) * 1000
+        # as the app: hash check, tokenizer and inputs first, then the memory baseline, then the
+        # load timer around the runtime reading the graph and creating its session, nothing else
+        read_manifest(args.bundle, verify=True)
+        model = load_bundle(args.bundle, threads=args.threads or None, verify=False)
+        inputs, seq_len = build_inputs(model, args.batch, args.seq_len)
         result["rss_before_load_kb"] = _rss_kb()
         result["peak_reset"] = _reset_peak()
         started = time.perf_counter()
-        model = load_bundle(args.bundle, threads=args.threads or None)
-        inputs, seq_len = build_inputs(model, args.batch, args.seq_len)
-        model.prepare(seq_len)  # the runtime session is part of loading, not of the first inference
+        model.prepare(seq_len)
         result["load_ms"] = (time.perf_counter() - started) * 1000
         manifest = model.manifest
         result["bundle"] = {"path": args.bundle, "target": manifest.target, "quantization": manifest.quantization,
@@ -261,11 +265,13 @@ def run(args: argparse.Namespace) -> dict:
         for _ in range(args.warmup):
             model.run(inputs)
         result["started_at_ms"] = int(time.time() * 1000)
-        deadline = time.perf_counter() + args.duration if args.duration else None
+        loop_t0 = time.perf_counter()
+        deadline = loop_t0 + args.duration if args.duration else None
         while (len(latencies) < args.runs) if deadline is None else (time.perf_counter() < deadline or not latencies):
             started = time.perf_counter()
             model.run(inputs)
             latencies.append((time.perf_counter() - started) * 1000)
+            starts.append((started - loop_t0) * 1000)  # for the report's latency-over-time timeline
         result["finished_at_ms"] = int(time.time() * 1000)
         result["status"] = "ok"
     except (Exception, KeyboardInterrupt) as exc:  # written into the result, not lost

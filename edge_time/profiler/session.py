@@ -19,16 +19,18 @@ from edge_time.profiler.sensors import SNAPSHOT_SCRIPT, PowerSource, parse_snaps
 from edge_time.profiler.stats import latency_summary, throughput
 from edge_time.profiler.target import (DeviceLost, EnergyContext, ProfileConfig, ProfileError, RunConfig, Target,
                                         emulation)
+from edge_time.profiler.timeline import build_timeline, sampler_script
 
 Say = Callable[[str], None]
 
 
-class PowerSampler:
-    """Runs a source's sampler loop on the device and collects its lines in a thread."""
+class DeviceLines:
+    """Runs a sampler loop (power, or the frequency/temperature timeline) on the device and
+    collects its lines in a thread."""
 
-    def __init__(self, target: Target, source: PowerSource, period_s: float, max_s: float):
+    def __init__(self, target: Target, script: str):
         self.lines: list[str] = []
-        self._stream = target.open_stream(source.sampler(period_s, max_s))
+        self._stream = target.open_stream(script)
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -137,7 +139,8 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
     for warning in ctx.warnings:
         warn(warning)
     target.app_energy("start")
-    sampler = PowerSampler(target, source, config.sample_period_s, config.timeout_s) if source else None
+    sampler = DeviceLines(target, source.sampler(config.sample_period_s, config.timeout_s)) if source else None
+    sensors = DeviceLines(target, sampler_script(config.timeline_period_s, config.timeout_s))
     result = None
     lost: DeviceLost | None = None
     say(f"running {bundle.name} on {target.label}")
@@ -150,11 +153,13 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
         entry["error"] = str(exc)
     finally:
         run_lines = sampler.stop() if sampler else []
+        sensor_lines = sensors.stop()
     if result is None and lost is None:
         target.end_app()  # a failed run must not leave the app holding the screen
     idle_lines: list[str] = []
     if result is not None:
         entry.update(_figures(result))
+        entry["timeline"] = build_timeline(result, sensor_lines, config.timeline_period_s)
         if config.op_profile:
             entry["op_profile"] = _op_table(result, bundle, raw_dir)
         try:
@@ -166,7 +171,7 @@ def profile_bundle(target: Target, bundle: Path, config: RunConfig, raw_dir: Pat
                 loop_s = sum(result["latencies_ms"]) / 1000.0
                 idle_s = min(max(loop_s, config.baseline_min_s), config.baseline_max_s)
                 say(f"settling for {config.settle_s:g} s, then idle baseline for {idle_s:.1f} s")
-                idle = PowerSampler(target, source, config.sample_period_s, config.settle_s + idle_s)
+                idle = DeviceLines(target, source.sampler(config.sample_period_s, config.settle_s + idle_s))
                 time.sleep(config.settle_s + idle_s)
                 idle_lines = idle.stop()
             target.end_app()

@@ -52,6 +52,7 @@ class RunConfig:
     wait_cool_s: float = 0.0
     power: str = "auto"  # auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     sample_period_s: float = 0.05
+    timeline_period_s: float = 0.5  # CPU frequency / temperature samples during the run
     settle_s: float = 3.0  # after the run, before the idle baseline
     baseline_min_s: float = 2.0
     baseline_max_s: float = 60.0
@@ -76,6 +77,8 @@ class RunConfig:
             raise ProfileError("--settle cannot be negative")
         if self.sample_period_s <= 0:
             raise ProfileError("the power sample period must be positive")
+        if self.timeline_period_s <= 0:
+            raise ProfileError("the timeline sample period must be positive")
         if self.op_profile_runs < 1:
             raise ProfileError("--op-profile-runs must be at least 1")
 

@@ -30,6 +30,13 @@ def test_app_runtime_versions_match_the_python_exporter_pins():
                            ("com.microsoft.onnxruntime:onnxruntime-android", "onnxruntimeVersion"),
                            ("com.google.ai.edge.litert:litert", "litertVersion")):
         assert f'"{artifact}:${{property("{prop}")}}"' in gradle, artifact
+    # the app's runtime check (core/RuntimeCheck.kt) gets the same pins through BuildConfig
+    assert props["litertWheelVersion"] == pins["ai-edge-litert"], "android_demo/gradle.properties litertWheelVersion"
+    for field, prop in (("EXECUTORCH_VERSION", "executorchVersion"), ("ONNXRUNTIME_VERSION", "onnxruntimeVersion"),
+                        ("LITERT_VERSION", "litertVersion"), ("LITERT_WHEEL_VERSION", "litertWheelVersion")):
+        assert f'"{field}" to "{prop}"' in gradle, field
+    session = (APP / "app/src/main/kotlin/dev/edgetime/demo/BundleSession.kt").read_text(encoding="utf-8")
+    assert "RuntimeCheck.check(manifest.target, manifest.runtime, APP_RUNTIMES)" in session
 
 
 def test_the_app_runs_every_manifest_target():

@@ -33,7 +33,7 @@ from android_builders import read_json, tiny_spec, torch_runner, unigram_tokeniz
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "android_demo" / "core"
 JUNIT_JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
-KOTLIN_CLASSES = ["TokenizerVectorsTest", "DecodingStatsTest", "ManifestJsonTest"]
+KOTLIN_CLASSES = ["TokenizerVectorsTest", "DecodingStatsTest", "ManifestJsonTest", "RuntimeMemoryTest"]
 
 # texts beyond the exporter's defaults: specials inside text, empty/blank, controls, scripts, marks
 EXTRA_TEXTS = [
@@ -104,7 +104,8 @@ def _manifest_cases(root: Path) -> list[dict]:
     variants = [
         ("valid", good),
         variant("fixed-buckets", lambda d: d.update(target="tflite", graphs=[{"file": "model.pte", "seq_len": 32, "batch": 1}])),
-        variant("no-optional-fields", lambda d: [d.pop(k) for k in ("labels", "task_config", "parity", "android")]
+        variant("with-runtime", lambda d: d.update(runtime={"name": "executorch", "version": "1.5.1"})),
+        variant("no-optional-fields", lambda d: [d.pop(k) for k in ("labels", "task_config", "parity", "android", "runtime")]
                 and d.update(graphs=[{"file": "model.pte"}])),
         variant("schema-2", lambda d: d.update(schema_version=2)),
         variant("target", lambda d: d.update(target="coreml")),
@@ -282,9 +283,38 @@ def test_result_json_written_by_kotlin_matches_schema(core_jar, tmp_path):
     result = json.loads(out.read_text())
     jsonschema.validate(result, load_schema("device_result.schema.json"))  # its target enum filled in
     assert result["latencies_ms"] == latencies and result["runner"] == "android-app"
+    assert len(result["latency_starts_ms"]) == len(latencies) and result["rss_before_load_kb"] == 512
+    assert result["peak_reset"] is True and result["runtime"]["bundle_runtime"]["version"] == "1.5.1"
     assert [p.name for p in out.parent.iterdir()] == ["run.json"]  # no temp file left behind
     summary, expected = json.loads(proc.stdout), latency_summary(latencies)
     assert summary.keys() == expected.keys()
     assert summary == pytest.approx(expected, rel=1e-12)
     bad = _java(core_jar, "dev.edgetime.core.ResultCli", str(out), "not-a-sha", "1.0")
     assert bad.returncode != 0 and "manifest_sha256" in bad.stderr
+
+
+def test_the_exporter_records_pass_the_apps_runtime_check(core_jar, tmp_path):
+    """What each target's exporter writes into the manifest's `runtime`, judged by the app's Kotlin
+    check with the versions android_demo/gradle.properties pins: accepted without a warning."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edge_time.bundle import GraphFile as Graph
+    from edge_time.exporters.registry import get_target
+    from test_app_versions import _gradle_properties
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "model.onnx"))
+    props = _gradle_properties()
+    pins = [props[k] for k in ("executorchVersion", "onnxruntimeVersion", "litertVersion", "litertWheelVersion")]
+    for target in ("executorch", "onnx", "tflite"):
+        record = get_target(target).runtime_record([Graph("model.onnx")], tmp_path)
+        proc = _java(core_jar, "dev.edgetime.core.RuntimeCheckCli", target, json.dumps(record), *pins)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == {"error": None, "warning": None}, (target, record, proc.stdout)
+    assert get_target("onnx").runtime_record([Graph("model.onnx")], tmp_path)["opset"] == 18
+    newer = {"name": "executorch", "version": "99.0.0"}
+    verdict = json.loads(_java(core_jar, "dev.edgetime.core.RuntimeCheckCli", "executorch", json.dumps(newer), *pins).stdout)
+    assert "executorch 99.0.0" in verdict["error"] and f"executorch-android {pins[0]}" in verdict["error"]

@@ -30,6 +30,10 @@ def test_manifest_describes_the_export(onnx_bundle, tiny_bert):
     assert all(s.dtype == "int64" and s.shape == ["batch", "seq"] for s in manifest.inputs)
     assert manifest.outputs[0].shape == ["batch", "seq", 64]
     assert manifest.axes == {"batch": [1, 64], "seq": [2, 128]}
+    from importlib.metadata import version
+
+    assert manifest.runtime["name"] == "onnxruntime" and manifest.runtime["version"] == version("onnxruntime")
+    assert manifest.runtime["writer"] == "torch" and manifest.runtime["opset"] >= 17
     assert manifest.max_length == 128  # bounded by the model's position table
     assert manifest.source["sha256"] == sha256_file(tiny_bert / "model.safetensors")
     assert manifest.edge_time_version
@@ -179,7 +183,9 @@ def test_the_stdlib_schema_checker_agrees_with_jsonschema(onnx_bundle):
         lambda d: d.pop("target"), lambda d: d.update(surprise=1), lambda d: d.update(graphs=[]),
         lambda d: d["graphs"][0].update(seq_len=0), lambda d: d["tokenizer"].update(pad_id=-1),
         lambda d: d["labels"].update(tags=[1, 2]), lambda d: d["outputs"][0].update(name=""),
-        lambda d: d.update(max_length=2.5), lambda d: None,
+        lambda d: d.update(max_length=2.5), lambda d: None, lambda d: d.update(runtime=None),
+        lambda d: d.update(runtime={"name": "onnxruntime"}), lambda d: d.update(runtime={"name": "tvm", "version": "1"}),
+        lambda d: d.pop("runtime"),
     ]
     validator = jsonschema.Draft202012Validator(schema)
     for edit in edits:

@@ -67,6 +67,14 @@ def test_adb_profile_end_to_end_with_known_energy(phone, odd_bundle, tmp_path):
     assert run["app_energy"]["uid"] == APP_UID and run["app_energy"]["mah"] > 0
     assert run["thermal"]["before"]["cpu_freq_mhz"]["cpu2"] == 2400.0
     assert run["thermal"]["before"]["android"]["thermal_status"] == 0
+    # the timeline: the app's per-inference stamps, and the phone's cpufreq/thermal files read through adb shell
+    timeline = run["timeline"]
+    assert timeline["latency"]["ms"] == run["device_result"]["latencies_ms"]
+    assert all(b > a for a, b in zip(timeline["latency"]["t_s"], timeline["latency"]["t_s"][1:]))
+    assert timeline["cpu_freq"] == timeline["temperature"] == "available"
+    assert len(timeline["samples"]["t_s"]) >= 2 and set(timeline["samples"]["cpu_freq_mhz"]["cpu2"]) == {2400.0}
+    assert all(b > a for a, b in zip(timeline["samples"]["t_s"], timeline["samples"]["t_s"][1:]))
+    assert timeline["samples"]["temperature_c"]["cpu-big"][0] == run["thermal"]["before"]["thermal_c"]["cpu-big"]
     with pytest.raises(ProfileError, match="pin-cores is not available over adb"):
         profile([odd_bundle], AdbTarget(phone.serial), RunConfig(pin_cores="4,5"), tmp_path / "pinned")
     with pytest.raises(ProfileError, match="--op-profile is not available over adb"):

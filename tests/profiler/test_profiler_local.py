@@ -229,3 +229,33 @@ def test_a_runner_on_another_isa_labels_the_report_emulated(tiny_bundle, tmp_pat
     assert emulation_label(report["device"]) in (tmp_path / "out" / "report.html").read_text()
     plain = profile([tiny_bundle], LocalTarget(), RunConfig(runs=3, seq_len=8, power="none"), tmp_path / "plain")
     assert emulation_label(plain["device"]) == "" and not any(w.startswith("emulated:") for w in plain["warnings"])
+
+
+def test_host_run_has_a_latency_and_sensor_timeline(tiny_bundle, tmp_path):
+    """One latency per timed inference, stamped in increasing order on the loop's clock, beside the
+    frequency/temperature samples; sensors this machine lacks are 'unavailable', not an error."""
+    config = RunConfig(runs=40, warmup=1, seq_len=8, power="none", timeline_period_s=0.1)
+    report = profile([tiny_bundle], LocalTarget(), config, tmp_path / "out")
+    run = report["runs"][0]
+    timeline, result = run["timeline"], run["device_result"]
+    assert timeline["latency"]["ms"] == result["latencies_ms"] and len(result["latency_starts_ms"]) == 40
+    starts = timeline["latency"]["t_s"]
+    assert starts[0] >= 0 and all(b - a >= lat / 1000 * 0.999 for a, b, lat in zip(starts, starts[1:], result["latencies_ms"]))
+    assert timeline["latency_times"].startswith("measured")
+    samples = timeline["samples"]["t_s"]
+    assert samples and all(b > a for a, b in zip(samples, samples[1:]))
+    for sensor, key in (("cpu_freq", "cpu_freq_mhz"), ("temperature", "temperature_c")):
+        assert timeline[sensor] == "available" if timeline["samples"][key] else timeline[sensor].startswith("unavailable: ")
+    assert "Latency, CPU frequency and temperature over time" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_timeline_without_sensors_or_samples_says_unavailable():
+    from edge_time.profiler.timeline import build_timeline
+
+    result = {"latencies_ms": [2.0, 3.0], "started_at_ms": 1_000_000}
+    timeline = build_timeline(result, ["tick 1000.5", "tick 1001.0", "freq cpu0/cpufreq/x garbage"], 0.5)
+    assert timeline["samples"]["t_s"] == [0.5, 1.0] and timeline["latency"]["t_s"] == [0.0, 0.002]
+    assert timeline["latency_times"].startswith("estimated")
+    assert timeline["cpu_freq"].startswith("unavailable: no readable") and timeline["temperature"].startswith("unavailable")
+    empty = build_timeline(result, ["tick 100", "thermal 45000 cpu"][:0], 0.5)
+    assert empty["cpu_freq"] == empty["temperature"] == "unavailable: the sampler returned no samples"

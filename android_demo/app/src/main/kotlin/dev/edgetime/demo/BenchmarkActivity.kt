@@ -8,6 +8,7 @@ import dev.edgetime.core.BenchmarkConfig
 import dev.edgetime.core.DeviceInfo
 import dev.edgetime.core.DeviceRunResult
 import dev.edgetime.core.Json
+import dev.edgetime.core.MemoryProbe
 import dev.edgetime.core.Stats
 import java.io.File
 import kotlin.concurrent.thread
@@ -82,13 +83,14 @@ class BenchmarkActivity : Activity() {
     }
 
     private fun benchmark(bundlePath: String, config: BenchmarkConfig): DeviceRunResult {
-        val startedAt = System.currentTimeMillis()
         val device = DeviceInfo(
             "${Build.MANUFACTURER} ${Build.MODEL}", "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})",
             Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown", Runtime.getRuntime().availableProcessors()
         )
         var session: BundleSession? = null
         val latencies = ArrayList<Double>()
+        val starts = ArrayList<Double>()
+        var loopStartedAt = System.currentTimeMillis()
         var firstMs = 0.0
         var error: String? = null
         try {
@@ -99,9 +101,13 @@ class BenchmarkActivity : Activity() {
             val (inputs, graph) = opened.inputs(rows, config.seqLen)
             firstMs = timed { opened.run(inputs, graph) }
             repeat(config.warmup) { opened.run(inputs, graph) }
-            val deadline = config.durationS?.let { System.nanoTime() + (it * 1e9).toLong() }
+            opened.runtimeWarning?.let { Log.w(TAG, it) }
+            loopStartedAt = System.currentTimeMillis()
+            val loopT0 = System.nanoTime()
+            val deadline = config.durationS?.let { loopT0 + (it * 1e9).toLong() }
             var i = 0
             while (i < config.runs || (deadline != null && System.nanoTime() < deadline)) {
+                starts.add((System.nanoTime() - loopT0) / 1e6)  // the report's latency-over-time timeline
                 latencies.add(timed { opened.run(inputs, graph) })
                 i++
             }
@@ -110,14 +116,18 @@ class BenchmarkActivity : Activity() {
             Log.e(TAG, "benchmark failed", e)
         }
         val s = session
+        val peak = MemoryProbe.peakKb()
+        s?.let { Log.i(TAG, "model memory ${MemoryProbe.modelKb(peak, it.memoryBefore)} kB above the baseline") }
         val result = DeviceRunResult(
             status = if (error == null) "ok" else if (latencies.isNotEmpty()) "partial" else "error",
             error = error, bundlePath = bundlePath,
             target = s?.manifest?.target ?: "executorch", quantization = s?.manifest?.quantization ?: "none",
             task = s?.manifest?.task ?: "", manifestSha256 = s?.manifestSha256 ?: "0".repeat(64),
             device = device, config = config, loadMs = s?.loadMs ?: 0.0, firstInferenceMs = firstMs,
-            latenciesMs = latencies.toDoubleArray(), peakMemoryKb = peakMemoryKb(),
-            startedAtMs = startedAt, finishedAtMs = System.currentTimeMillis(), runnerVersion = BuildConfigInfo.VERSION
+            latenciesMs = latencies.toDoubleArray(), peakMemoryKb = peak,
+            startedAtMs = loopStartedAt, finishedAtMs = System.currentTimeMillis(), runnerVersion = BuildConfigInfo.VERSION,
+            latencyStartsMs = starts.toDoubleArray(), rssBeforeLoadKb = s?.memoryBefore?.rssKb,
+            peakReset = s?.memoryBefore?.peakReset, runtime = s?.runtimeInfo()
         )
         s?.close()
         return result
@@ -127,14 +137,6 @@ class BenchmarkActivity : Activity() {
         val started = System.nanoTime()
         block()
         return (System.nanoTime() - started) / 1e6
-    }
-
-    /** Peak resident set size of this process (VmHWM), in kB. */
-    private fun peakMemoryKb(): Long? = try {
-        File("/proc/self/status").readLines().firstOrNull { it.startsWith("VmHWM:") }
-            ?.split(Regex("\\s+"))?.getOrNull(1)?.toLong()
-    } catch (e: Exception) {
-        null
     }
 
     companion object {

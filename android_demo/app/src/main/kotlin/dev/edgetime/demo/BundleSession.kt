@@ -1,5 +1,6 @@
 package dev.edgetime.demo
 
+import dev.edgetime.core.AppRuntimes
 import dev.edgetime.core.BundleException
 import dev.edgetime.core.Bundles
 import dev.edgetime.core.Decoding
@@ -7,6 +8,9 @@ import dev.edgetime.core.GraphFile
 import dev.edgetime.core.HfTokenizer
 import dev.edgetime.core.MANIFEST_NAME
 import dev.edgetime.core.Manifest
+import dev.edgetime.core.MemoryBaseline
+import dev.edgetime.core.MemoryProbe
+import dev.edgetime.core.RuntimeCheck
 import dev.edgetime.core.Span
 import dev.edgetime.core.TestVectors
 import dev.edgetime.core.TextEncoder
@@ -24,14 +28,20 @@ class Prediction(
 )
 
 /**
- * A bundle opened on the phone: manifest (validated and hash-checked), the Kotlin tokenizer read
- * from the bundle's tokenizer.json, and one runner per model file. Inputs are built exactly as the
- * Python runtime builds them (TextEncoder, word_inputs), so outputs match the bundle's test vectors.
+ * A bundle opened on the phone: manifest (validated, hash-checked, its runtime version checked
+ * against the app's), the Kotlin tokenizer read from the bundle's tokenizer.json, and one runner
+ * per model file. Inputs are built exactly as the Python runtime builds them (TextEncoder,
+ * word_inputs), so outputs match the bundle's test vectors.
+ *
+ * [loadMs] and [memoryBefore] are taken as the host runner takes them: after hashing and the
+ * tokenizer, around the runtime's load of the first graph only.
  */
 class BundleSession(val dir: File, val threads: Int) : AutoCloseable {
     val manifest: Manifest = Bundles.readManifest(dir, verify = true)
     val manifestSha256: String = Bundles.sha256(File(dir, MANIFEST_NAME))
     val encoder: TextEncoder
+    val runtimeWarning: String?
+    val memoryBefore: MemoryBaseline
     val loadMs: Double
     private val runners = HashMap<String, ModelRunner>()
     private val wordTask = manifest.inputs.any { it.name == "word_pool" }
@@ -39,11 +49,25 @@ class BundleSession(val dir: File, val threads: Int) : AutoCloseable {
     private val rootRow = manifest.taskConfig["root_row"] == true
 
     init {
+        val verdict = RuntimeCheck.check(manifest.target, manifest.runtime, APP_RUNTIMES)
+        verdict.error?.let { throw BundleException(it) }
+        runtimeWarning = verdict.warning
         val tokenizerJson = Bundles.safeJoin(dir, manifest.tokenizer.file).readText(Charsets.UTF_8)
         encoder = TextEncoder(HfTokenizer.fromJson(tokenizerJson), manifest.tokenizer, manifest.maxLength)
+        memoryBefore = MemoryProbe.baseline()
         val started = System.nanoTime()
         runnerFor(manifest.graphs.first())
         loadMs = (System.nanoTime() - started) / 1e6
+    }
+
+    /** The runtime that runs this bundle here, and what the check said: the result's `runtime`. */
+    fun runtimeInfo(): Map<String, Any?> {
+        val (name, version) = when (manifest.target) {
+            "executorch" -> Pair("executorch-android", APP_RUNTIMES.executorch)
+            "onnx" -> Pair("onnxruntime-android", APP_RUNTIMES.onnxruntime)
+            else -> Pair("litert", APP_RUNTIMES.litert)
+        }
+        return linkedMapOf("name" to name, "version" to version, "bundle_runtime" to manifest.runtime, "warning" to runtimeWarning)
     }
 
     private fun runnerFor(graph: GraphFile): ModelRunner =
@@ -148,6 +172,13 @@ class BundleSession(val dir: File, val threads: Int) : AutoCloseable {
             for (problem in TestVectors.checkOutputs(case, outputs)) failures.add("case $i: $problem")
         }
         return failures
+    }
+
+    companion object {
+        val APP_RUNTIMES = AppRuntimes(
+            BuildConfig.EXECUTORCH_VERSION, BuildConfig.ONNXRUNTIME_VERSION, BuildConfig.LITERT_VERSION,
+            BuildConfig.LITERT_WHEEL_VERSION
+        )
     }
 
     override fun close() {

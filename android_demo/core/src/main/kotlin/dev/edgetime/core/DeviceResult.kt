@@ -48,7 +48,11 @@ class DeviceRunResult(
     val peakMemoryKb: Long?,
     val startedAtMs: Long,
     val finishedAtMs: Long,
-    val runnerVersion: String
+    val runnerVersion: String,
+    val latencyStartsMs: DoubleArray? = null,
+    val rssBeforeLoadKb: Long? = null,
+    val peakReset: Boolean? = null,
+    val runtime: Map<String, Any?>? = null
 ) {
     init {
         require(status in DeviceResultSchema.STATUSES) { "status must be one of ${DeviceResultSchema.STATUSES}" }
@@ -74,7 +78,11 @@ class DeviceRunResult(
         map["load_ms"] = nonNegative(loadMs)
         map["first_inference_ms"] = nonNegative(firstInferenceMs)
         map["latencies_ms"] = latenciesMs.map { nonNegative(it) }
+        if (latencyStartsMs != null) map["latency_starts_ms"] = latencyStartsMs.map { nonNegative(it) }
         map["peak_memory_kb"] = peakMemoryKb
+        map["rss_before_load_kb"] = rssBeforeLoadKb
+        if (peakReset != null) map["peak_reset"] = peakReset
+        if (runtime != null) map["runtime"] = runtime
         map["started_at_ms"] = startedAtMs
         map["finished_at_ms"] = finishedAtMs
         return map

@@ -51,6 +51,7 @@ class Manifest(
     val labels: Map<String, List<String>>,
     val taskConfig: Map<String, Any?>,
     val android: Map<String, Any?>,
+    val runtime: Map<String, Any?>,
     val edgeTimeVersion: String,
     val schemaVersion: Int
 ) {
@@ -87,7 +88,8 @@ class Manifest(
     companion object {
         private val TOP_KEYS = setOf(
             "target", "quantization", "task", "graphs", "inputs", "outputs", "axes", "max_length", "tokenizer",
-            "source", "files", "labels", "task_config", "parity", "android", "edge_time_version", "schema_version"
+            "source", "files", "labels", "task_config", "parity", "android", "runtime", "edge_time_version",
+            "schema_version"
         )
         private val REQUIRED = listOf(
             "target", "quantization", "task", "graphs", "inputs", "outputs", "axes", "max_length", "tokenizer", "source"
@@ -170,6 +172,7 @@ class Manifest(
                 labels = labels,
                 taskConfig = if (data["task_config"] != null) J.obj(data["task_config"], "task_config") else emptyMap(),
                 android = if (data["android"] != null) J.obj(data["android"], "android") else emptyMap(),
+                runtime = if (data["runtime"] != null) J.obj(data["runtime"], "runtime") else emptyMap(),
                 edgeTimeVersion = if (data["edge_time_version"] != null) J.str(data["edge_time_version"], "edge_time_version") else "",
                 schemaVersion = if ("schema_version" in data) J.int(data["schema_version"], "schema_version") else MANIFEST_SCHEMA_VERSION
             )

@@ -23,7 +23,10 @@ fun main(args: Array<String>) {
             Runtime.getRuntime().availableProcessors()),
         config = BenchmarkConfig(threads = 2, batch = 1, seqLen = 32, warmup = 1, runs = latencies.size, durationS = null),
         loadMs = 12.5, firstInferenceMs = latencies[0] * 2, latenciesMs = latencies, peakMemoryKb = 1024L,
-        startedAtMs = 1_700_000_000_000L, finishedAtMs = 1_700_000_001_000L, runnerVersion = "core-test"
+        startedAtMs = 1_700_000_000_000L, finishedAtMs = 1_700_000_001_000L, runnerVersion = "core-test",
+        latencyStartsMs = DoubleArray(latencies.size) { i -> latencies.take(i).sum() }, rssBeforeLoadKb = 512L,
+        peakReset = true, runtime = linkedMapOf("name" to "executorch-android", "version" to "1.5.1",
+            "bundle_runtime" to linkedMapOf("name" to "executorch", "version" to "1.5.1"), "warning" to null)
     )
     result.writeAtomically(File(args[0]))
     println(Json.write(Stats.summarize(latencies).toMap()))

@@ -19,6 +19,7 @@ from typing import Callable
 from edge_time import __version__
 from edge_time.bundle import Manifest, TensorSpec, read_manifest, staging_dir, write_manifest
 from edge_time.compute import cpu_description
+from edge_time.errors import EdgeTimeError
 from edge_time.exporters.base import ExportError
 from edge_time.exporters.options import ExportOptions, ParityThresholds
 from edge_time.exporters.parity import format_report, run_parity
@@ -107,9 +108,16 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
         say(f"parity check in {target_impl.runtime_hint} against PyTorch eager")
         from edge_time.runtime import load_bundle
 
-        bundle = load_bundle(stage, verify=False, unfinished_ok=True)
-        parity = run_parity(spec, bundle.run, options.parity_texts, bundle.fixed_lengths,
-                            options.thresholds.resolved(quantize))
+        try:
+            bundle = load_bundle(stage, verify=False, unfinished_ok=True)
+            parity = run_parity(spec, bundle.run, options.parity_texts, bundle.fixed_lengths,
+                                options.thresholds.resolved(quantize))
+        except EdgeTimeError:
+            raise
+        except Exception as exc:  # the runtime refused the graph it was given: a converter/quantizer bug
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise ExportError(f"{target_impl.runtime_hint} could not run the exported {quantize} graph ({first}); "
+                              f"no bundle written. Try another --quantize or --target") from exc
         parity.update(target=target, quantization=quantize, runtime=target_impl.runtime_hint, host=cpu_description())
         say(format_report(parity))
         if not parity["passed"]:

@@ -39,9 +39,16 @@ def _recipe_quantizer(path: Path, quantize: str):
     from ai_edge_quantizer import qtyping, quantizer, recipe
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
+    from edge_time.tasks.heads import FoldedMixes
+
     q = quantizer.Quantizer(str(path))
     if quantize == "int8-dynamic":
-        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        # A task head's folded layer mixes are a MatMul with a constant *left* operand; LiteRT's
+        # BATCH_MATMUL has no int8-weight kernel for that side (the interpreter refuses the graph),
+        # and the 5 x layers weight gains nothing from int8.
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32()
+                                   + [{"regex": f".*{FoldedMixes.__name__}.*", "operation": "*",
+                                       "algorithm_key": AlgorithmName.NO_QUANTIZE.value}])
     elif quantize == "fp16":
         q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                  num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)

@@ -79,6 +79,23 @@ def test_ud_tflite_bundle_predictions_equal_pytorch(trained, task_data, tmp_path
     assert load_predictor(bundle).parse(sentences) == load_predictor(trained["ud"].out).parse(sentences)
 
 
+def test_ud_tflite_int8_bundle_loads_and_passes_parity(trained, task_data, tmp_path):
+    """The folded layer mixes (a MatMul with a constant left operand, which LiteRT has no int8
+    kernel for) stay float; every linear is int8. Before, LiteRT refused the quantized graph."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    result = export_model(model=trained["ud"].out, target="tflite", out=tmp_path / "ud-tflite8",
+                          quantize="int8-dynamic", seq_buckets=(32,))
+    graph = Interpreter(model_path=str(result.bundle_dir / result.manifest.graphs[0].file))
+    linears = [op for op in graph._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    int8_linears = [op for op in graph._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"
+                    and any(graph._get_tensor_details(i, 0)["dtype"] == np.int8 for i in op["inputs"] if i >= 0)]
+    layers = json.loads((trained["ud"].out / "config.json").read_text())["num_hidden_layers"]
+    assert len(int8_linears) >= 6 * layers  # every encoder linear: q, k, v, attention out, FFN in and out
+    sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
+    assert len(load_predictor(result.bundle_dir).parse(sentences)) == len(sentences)
+
+
 @pytest.mark.parametrize("task", ["ud", "ner"])
 def test_executorch_bundle_predictions_equal_pytorch(trained, task_data, tmp_path, task):
     bundle = export_model(model=trained[task].out, target="executorch", out=tmp_path / f"{task}-et",

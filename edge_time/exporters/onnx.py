@@ -26,6 +26,13 @@ def _in_dir(path: Path):
         os.chdir(old)
 
 
+# (min cosine, max abs diff, min label agreement) against PyTorch that an int8-dynamic ONNX graph
+# with its FFN-output MatMuls quantized must meet to be kept. Measured: all-MiniLM-L6-v2 reaches
+# cosine 0.987 on real Czech tokens (0.993 with them fp32), the Czech UD teacher (12 layers)
+# 0.85 XPOS label agreement; they stay fp32 there.
+FFN_INT8_BAR = (0.99, float("inf"), 0.99)
+
+
 def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
     """MatMuls that onnxruntime's int8 quantizers must leave in fp32.
 
@@ -34,10 +41,7 @@ def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
       weight zero point onnxruntime rejects at run time ("b zero point is not valid").
     * With ``ffn_outputs``, MatMuls fed by a GELU: the FFN-output projections. Their inputs carry
       the large outlier activations of trained encoders, which one dynamic per-tensor int8 scale
-      covers badly: on all-MiniLM-L6-v2 keeping them fp32 lifts the cosine to PyTorch from 0.989
-      to 0.994 (docs/export_performance.md). Task models too: quantizing them made the Czech UD
-      xs student's graph ~30% faster with LAS unchanged, but the 12-layer teacher then failed parity
-      (XPOS/UFeats label agreement 0.85) and the s student lost 0.35 LAS (docs/benchmarks.md).
+      covers badly (:data:`FFN_INT8_BAR` says when they are quantized anyway).
     """
     import onnx
 
@@ -124,26 +128,19 @@ class OnnxTarget(ExportTarget):
 
                 onnx.save(convert_float_to_float16(onnx.load(str(raw)), keep_io_types=True), str(final))
             else:
-                from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                                      quantize_dynamic, quantize_static)
+                from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
                 from onnxruntime.quantization.shape_inference import quant_pre_process
 
                 pre = tmp / "model.pre.onnx"
                 with _in_dir(tmp):
                     # symbolic shape inference fails on dynamo graphs; the rest of pre-processing works
                     quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
-                # reduce_range: 7-bit weights, so that no u8 x s8 pair sum overflows int16 in the AVX2
-                # kernels of CPUs without VNNI (vpmaddubsw saturates there): one bundle, same numbers on
-                # AVX2, AVX-512/VNNI/AMX and ARM (docs/export_performance.md, "int8 on every CPU").
                 if options.quantize == "int8-dynamic":
-                    keep_float = _matmuls_kept_float(pre, ffn_outputs=True)
-                    progress(f"int8 dynamic quantization (per-channel 7-bit weights; {len(keep_float)} "
-                             f"matmuls kept fp32: FFN outputs and rank>2 weights)")
-                    quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
-                                     reduce_range=True, nodes_to_exclude=keep_float)
+                    self._quantize_dynamic(spec, pre, final, options, progress)
                 else:
                     progress(f"int8 static QDQ quantization, calibrating on {len(options.calibration_texts)} texts")
-                    # uint8 activations + int8 weights: S8S8 ran slower than fp32 on x86 (toolchain.md)
+                    # uint8 activations + int8 weights: S8S8 ran slower than fp32 on x86 (toolchain.md);
+                    # 7-bit weights for AVX2 CPUs as in _quantize_dynamic
                     quantize_static(str(pre), str(final), _Calibration(spec, options.calibration_texts),
                                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                                     weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
@@ -151,4 +148,46 @@ class OnnxTarget(ExportTarget):
                                     op_types_to_quantize=["MatMul", "Gemm"],
                                     nodes_to_exclude=_matmuls_kept_float(pre, ffn_outputs=False))
         return [GraphFile(file=self.graph_name())]
+
+    @staticmethod
+    def _quantize_dynamic(spec: ExportSpec, pre: Path, final: Path, options: ExportOptions,
+                          progress: Callable[[str], None]) -> None:
+        """int8-dynamic with the FFN outputs int8 where that keeps :data:`FFN_INT8_BAR`, else fp32.
+
+        Quantized, they are a quarter of a small encoder's graph time (all-MiniLM-L6-v2: 67 -> 43 ms
+        at batch 8, docs/export_performance.md), but one dynamic scale per tensor fits their
+        outlier channels badly, the more so the deeper the model. So the all-int8 graph is built
+        and checked against PyTorch on the parity texts (``--parity-texts``) first, and kept only when
+        it agrees that closely.
+        """
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        from edge_time.exporters.parity import run_parity
+
+        # reduce_range: 7-bit weights, so that no u8 x s8 pair sum overflows int16 in the AVX2
+        # kernels of CPUs without VNNI (vpmaddubsw saturates there): one bundle, same numbers on
+        # AVX2, AVX-512/VNNI/AMX and ARM (docs/export_performance.md, "int8 on every CPU").
+        def quantize(keep_float: list[str]) -> None:
+            quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=True, nodes_to_exclude=keep_float)
+
+        ffn_float = _matmuls_kept_float(pre, ffn_outputs=True)
+        high_rank = _matmuls_kept_float(pre, ffn_outputs=False)
+        progress("int8 dynamic quantization (per-channel 7-bit weights), FFN outputs included: checking "
+                 "it against PyTorch")
+        quantize(high_rank)
+        session = ort.InferenceSession(str(final), providers=["CPUExecutionProvider"])
+        feeds = [i.name for i in session.get_inputs()]
+        check = run_parity(spec, lambda arrays: dict(zip(spec.output_names, session.run(None, {n: arrays[n] for n in feeds}))),
+                           options.parity_texts, [], FFN_INT8_BAR)
+        summary = check["summary"]
+        if check["passed"]:
+            progress(f"FFN outputs int8: min cosine {summary['min_cosine']:.4f}, min label agreement "
+                     f"{summary['min_label_agreement'] if summary['min_label_agreement'] is not None else '-'}")
+            return
+        progress(f"FFN outputs kept fp32 ({len(ffn_float) - len(high_rank)} MatMuls): all-int8 missed the bar "
+                 f"({check['failures'][0]})")
+        del session
+        quantize(ffn_float)
 

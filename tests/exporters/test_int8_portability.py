@@ -75,11 +75,23 @@ def test_int8_weights_are_small_enough_for_int16_pair_sums(int8_bundles, mode):
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
 
 
-def test_int8_dynamic_keeps_ffn_outputs_fp32(int8_bundles, tiny_bert):
-    """int8-dynamic leaves the FFN-output MatMuls (GELU-fed, outlier activations) in fp32; static quantizes them."""
-    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
-    assert float_matmuls_fed_by_gelu(int8_bundles["int8-dynamic"] / "model.onnx") == layers
+def test_int8_static_quantizes_ffn_outputs(int8_bundles):
     assert float_matmuls_fed_by_gelu(int8_bundles["int8-static"] / "model.onnx") == 0
+
+
+@pytest.mark.parametrize("bar_met", [True, False])
+def test_int8_dynamic_quantizes_ffn_outputs_only_when_the_all_int8_graph_meets_the_bar(
+        tiny_bert, tmp_path, monkeypatch, bar_met):
+    """FFN outputs (GELU-fed, outlier activations) become int8 only if that graph agrees with
+    PyTorch within FFN_INT8_BAR; otherwise they stay fp32 and the export still passes parity."""
+    from edge_time.exporters import onnx as onnx_target
+
+    monkeypatch.setattr(onnx_target, "FFN_INT8_BAR", (-1.0, float("inf"), 0.0) if bar_met else (1.1, float("inf"), 1.1))
+    said = []
+    bundle = export_model(tiny_bert, "onnx", tmp_path / "b", quantize="int8-dynamic", progress=said.append).bundle_dir
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    assert float_matmuls_fed_by_gelu(bundle / "model.onnx") == (0 if bar_met else layers)
+    assert any(line.startswith("FFN outputs int8" if bar_met else "FFN outputs kept fp32") for line in said)
 
 
 @needs_x86_emulator

@@ -132,9 +132,23 @@ def build_inputs(model, batch: int, seq_len: int) -> tuple[dict, int]:
     arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids),
               "position_ids": np.broadcast_to(np.arange(seq_len, dtype=np.int64) + model.text_encoder.position_offset,
                                               ids.shape).copy()}
+    if any(spec.name == "word_pool" for spec in model.manifest.inputs):  # word-level task graphs (UD, NER)
+        arrays.update(_filler_words(model, batch, seq_len, fixed=bucket is not None))
     for spec in model.manifest.inputs:  # token_type_ids and the like
         arrays.setdefault(spec.name, np.zeros(ids.shape, dtype=spec.dtype))
     return arrays, seq_len
+
+
+def _filler_words(model, batch: int, seq_len: int, fixed: bool) -> dict:
+    """Word inputs for the filler tokens: two subwords per word between the specials (Czech UD text
+    gives an XLM-R vocabulary about 2.2), pooled as the bundle's decoder pools them."""
+    from edge_time.runtime.predict import word_inputs
+
+    words = max(1, (seq_len - 1) // 2)  # a graph's words axis holds at least one word
+    word_ids = [None] + [(token - 1) // 2 for token in range(1, seq_len - 1)] + [None]
+    config = model.manifest.task_config
+    return word_inputs([word_ids] * batch, [words] * batch, config["pooling"], bool(config.get("root_row")),
+                       width=seq_len if fixed else None)
 
 
 def _write_atomic(path: str, data: dict) -> None:

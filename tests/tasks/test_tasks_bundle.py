@@ -136,3 +136,14 @@ def test_label_agreement_is_judged_over_all_parity_positions(bundles, trained, t
         export_model(model=trained["ud"].out, target="onnx", out=tmp_path / "strict", quantize="none",
                      thresholds=ParityThresholds(min_label_agreement=1.01))
     assert not (tmp_path / "strict").exists()
+
+
+def test_profile_times_word_level_task_bundles(bundles, tmp_path):
+    """The profiler's filler input carries the word inputs UD and NER graphs take (two subwords
+    per word); before, onnxruntime refused the run ("Invalid rank for input: word_pool")."""
+    from edge_time.profiler import RunConfig, profile
+    from edge_time.profiler.local import LocalTarget
+
+    report = profile([bundles["ud"], bundles["ner"]], LocalTarget(), RunConfig(runs=3, seq_len=12), tmp_path / "out")
+    assert [(run["status"], run["error"]) for run in report["runs"]] == [("ok", None), ("ok", None)]
+    assert all(run["latency"]["count"] == 3 for run in report["runs"])

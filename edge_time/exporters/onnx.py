@@ -27,10 +27,11 @@ def _in_dir(path: Path):
 
 
 # (min cosine, max abs diff, min label agreement) against PyTorch that an int8-dynamic ONNX graph
-# with its FFN-output MatMuls quantized must meet to be kept. Measured: all-MiniLM-L6-v2 reaches
-# cosine 0.987 on real Czech tokens (0.993 with them fp32), the Czech UD teacher (12 layers)
-# 0.85 XPOS label agreement; they stay fp32 there.
-FFN_INT8_BAR = (0.99, float("inf"), 0.99)
+# with its FFN-output MatMuls quantized must meet to be kept. Measured on the parity texts and then on
+# Czech PUD dev (docs/benchmarks.md, 2026-12-05): the UD xs student's all-int8 graph agreed 0.988
+# at worst and parsed at +0.11 LAS against its FFN-fp32 form, 33% faster; s (0.978) lost 0.29 LAS;
+# the 12-layer teacher (0.949) 0.11; all-MiniLM-L6-v2 reaches cosine 0.988 (0.993 with them fp32).
+FFN_INT8_BAR = (0.99, float("inf"), 0.985)
 
 
 def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
@@ -183,8 +184,9 @@ class OnnxTarget(ExportTarget):
                            options.parity_texts, [], FFN_INT8_BAR)
         summary = check["summary"]
         if check["passed"]:
-            progress(f"FFN outputs int8: min cosine {summary['min_cosine']:.4f}, min label agreement "
-                     f"{summary['min_label_agreement'] if summary['min_label_agreement'] is not None else '-'}")
+            agreement = summary["min_label_agreement"]
+            progress(f"FFN outputs int8: min cosine {summary['min_cosine']:.4f}"
+                     + (f", min label agreement {agreement:.3f}" if agreement is not None else ""))
             return
         progress(f"FFN outputs kept fp32 ({len(ffn_float) - len(high_rank)} MatMuls): all-int8 missed the bar "
                  f"({check['failures'][0]})")

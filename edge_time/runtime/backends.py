@@ -31,6 +31,10 @@ class OnnxRunner:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Masked attention scores (-1e4) make softmax's exp produce denormals, which x86 cores
+        # compute ~8x slower (measured: masked (8, 8, 21, 21) softmax 247 -> 30 us). Flushing them
+        # to zero changes nothing above 1e-38; it applies to the session's threads (the caller's too).
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

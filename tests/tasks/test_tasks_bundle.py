@@ -147,3 +147,11 @@ def test_profile_times_word_level_task_bundles(bundles, tmp_path):
     report = profile([bundles["ud"], bundles["ner"]], LocalTarget(), RunConfig(runs=3, seq_len=12), tmp_path / "out")
     assert [(run["status"], run["error"]) for run in report["runs"]] == [("ok", None), ("ok", None)]
     assert all(run["latency"]["count"] == 3 for run in report["runs"])
+
+
+def test_onnx_sessions_flush_denormals(bundles):
+    """Padded batches feed softmax masked scores whose exp underflows to denormals, ~8x slower on
+    x86 unless flushed (the UD xs bundle: +5-9% words/s at batch 8, docs/benchmarks.md)."""
+    runner, _ = load_bundle(bundles["ud"])._runner(16)
+    options = runner.session.get_session_options()
+    assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"

@@ -161,10 +161,10 @@ class OnnxTarget(ExportTarget):
         and checked against PyTorch on the parity texts (``--parity-texts``) first, and kept only when
         it agrees that closely.
         """
-        import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         from edge_time.exporters.parity import run_parity
+        from edge_time.runtime.backends import onnx_session
 
         # reduce_range: 7-bit weights, so that no u8 x s8 pair sum overflows int16 in the AVX2
         # kernels of CPUs without VNNI (vpmaddubsw saturates there): one bundle, same numbers on
@@ -178,7 +178,7 @@ class OnnxTarget(ExportTarget):
         progress("int8 dynamic quantization (per-channel 7-bit weights), FFN outputs included: checking "
                  "it against PyTorch")
         quantize(high_rank)
-        session = ort.InferenceSession(str(final), providers=["CPUExecutionProvider"])
+        session = onnx_session(str(final))
         feeds = [i.name for i in session.get_inputs()]
         check = run_parity(spec, lambda arrays: dict(zip(spec.output_names, session.run(None, {n: arrays[n] for n in feeds}))),
                            options.parity_texts, [], FFN_INT8_BAR)

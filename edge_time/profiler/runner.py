@@ -178,7 +178,7 @@ def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, 
       builtin kernels); no per-op times.
 
     One warm-up inference runs first and is left out of the trace's summary."""
-    from edge_time.runtime.backends import RUNNERS, _cast
+    from edge_time.runtime.backends import RUNNERS, _cast, onnx_session
 
     manifest = model.manifest
     graph = manifest.graph_for(seq_len)
@@ -190,16 +190,8 @@ def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, 
         import shutil
         import tempfile
 
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.enable_profiling = True
         with tempfile.TemporaryDirectory() as folder:
-            options.profile_file_prefix = os.path.join(folder, "ort")
-            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            session = onnx_session(data, threads, profile_prefix=os.path.join(folder, "ort"))
             feed = {s.name: a for s, a in zip(manifest.inputs, arrays)}
             for _ in range(1 + runs):
                 session.run(None, feed)

@@ -26,19 +26,29 @@ def _cast(inputs: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.nda
     return [np.ascontiguousarray(inputs[s.name], dtype=NUMPY_DTYPES[s.dtype]) for s in specs]
 
 
+def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix: str | None = None):
+    """An onnxruntime CPU session set up as every edge-time ONNX graph runs (bundles, the
+    exporter's own checks and the profiler's per-operator trace alike); ``profile_prefix`` turns
+    onnxruntime's profiler on, writing its trace there."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Masked attention scores (-1e4) make softmax's exp produce denormals, which x86 cores
+    # compute ~8x slower (measured: masked (8, 8, 21, 21) softmax 247 -> 30 us). Flushing them
+    # to zero changes nothing above 1e-38; it applies to the session's threads (the caller's too).
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # Masked attention scores (-1e4) make softmax's exp produce denormals, which x86 cores
-        # compute ~8x slower (measured: masked (8, 8, 21, 21) softmax 247 -> 30 us). Flushing them
-        # to zero changes nothing above 1e-38; it applies to the session's threads (the caller's too).
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(model, threads)
         self.specs = manifest.inputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -87,7 +87,6 @@ def test_ud_tflite_int8_bundle_loads_and_passes_parity(trained, task_data, tmp_p
     result = export_model(model=trained["ud"].out, target="tflite", out=tmp_path / "ud-tflite8",
                           quantize="int8-dynamic", seq_buckets=(32,))
     graph = Interpreter(model_path=str(result.bundle_dir / result.manifest.graphs[0].file))
-    linears = [op for op in graph._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
     int8_linears = [op for op in graph._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"
                     and any(graph._get_tensor_details(i, 0)["dtype"] == np.int8 for i in op["inputs"] if i >= 0)]
     layers = json.loads((trained["ud"].out / "config.json").read_text())["num_hidden_layers"]

@@ -1,16 +1,16 @@
-"""GEMM peak of this CPU in onnxruntime, and how much of it ONNX bundles reach at batch 32 x 128 tokens.
+"""GEMM peak of this CPU, and how much of it bundles of any target reach at batch 32 x 128 tokens.
 
-Why: "x times eager" says nothing about headroom. This measures, with the kernels the bundles use
-(onnxruntime's MLAS: ``MatMulInteger`` u8 x s8 -> s32 for int8-dynamic bundles, ``MatMul`` fp32),
-the best ops/s of large square GEMMs, then the ops/s an int8 and an fp32 bundle achieve on a full
-32 x 128 batch, with the encoder's multiply-accumulates counted from its config.json
-(per token and layer: Q, K, V, output and two FFN projections, plus the two attention matmuls;
-embeddings, LayerNorm, softmax and task heads not counted, so the figure is a lower bound).
-The int8 bundle keeps its FFN-output projections in fp32 (docs/export.md), so its share of the
-int8 peak understates the int8 kernels' own efficiency; both shares are printed.
+Why: "x times eager" says nothing about headroom. This measures the best ops/s of large square
+GEMMs in onnxruntime's MLAS (``MatMulInteger`` u8 x s8 -> s32 with 7-bit weights as in the int8
+bundles, ``MatMul`` fp32; on x86 MLAS uses AMX/VNNI where the CPU has them, so this is the host's
+int8 peak, not one runtime's), then the ops/s each bundle (ONNX, TFLite, ExecuTorch, through
+``edge_time.runtime``) achieves on a full 32 x 128 batch, with the encoder's multiply-accumulates
+counted from its config.json (per token and layer: Q, K, V, output and two FFN projections, plus
+the two attention matmuls; embeddings, LayerNorm, softmax and task heads not counted, so the
+figure is a lower bound). Every bundle's share of both peaks is printed.
 
-    python benchmarks/gemm_peak.py --int8 bundles/xs-onnx-int8 --fp32 bundles/xs-onnx --threads 1 \\
-        --out /work/runs/i12_gemm_peak.json
+    python benchmarks/gemm_peak.py --bundles bundles/xs-onnx-int8 bundles/xs-tflite-int8 bundles/xs-onnx \\
+        --threads 1 --out gemm_peak.json
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def encoder_macs(config: dict, batch: int, seq: int) -> int:
     return batch * seq * layers * per_token
 
 
-def bundle_rate(path: Path, threads: int, runs: int) -> tuple[float, dict]:
-    """(ops/s, config) of a bundle on one full batch, through edge_time.runtime."""
+def bundle_rate(path: Path, threads: int, runs: int) -> tuple[float, dict, object]:
+    """(ops/s, config, manifest) of a bundle on one full batch, through edge_time.runtime."""
     from edge_time.runtime import load_bundle
     from edge_time.runtime.predict import word_inputs
 
@@ -118,13 +118,13 @@ def bundle_rate(path: Path, threads: int, runs: int) -> tuple[float, dict]:
                                   bool(manifest.task_config.get("root_row"))))
     feeds = {name: np.ascontiguousarray(arrays[name]) for name in bundle.input_names}
     seconds = _median_seconds(lambda: bundle.run(feeds), runs)
-    return 2.0 * encoder_macs(config, BATCH, SEQ) / seconds, config
+    return 2.0 * encoder_macs(config, BATCH, SEQ) / seconds, config, manifest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--int8", type=Path, help="an int8-dynamic ONNX bundle")
-    parser.add_argument("--fp32", type=Path, help="an fp32 ONNX bundle")
+    parser.add_argument("--bundles", type=Path, nargs="+", default=[],
+                        help="bundles to time (any target and quantization; the source model's config.json must be here)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--runs", type=int, default=10)
@@ -139,17 +139,15 @@ def main() -> None:
         result["peak_gops"][kind] = max(rates.values()) / 1e9
         print(f"{kind} GEMM: " + ", ".join(f"{s}^3 {r / 1e9:.1f}" for s, r in rates.items())
               + f" GOPS; peak {result['peak_gops'][kind]:.1f}")
-    for kind, path in (("int8", args.int8), ("fp32", args.fp32)):
-        if path is None:
-            continue
-        rate, config = bundle_rate(path, args.threads, args.runs)
+    for path in args.bundles:
+        rate, config, manifest = bundle_rate(path, args.threads, args.runs)
         gops = rate / 1e9
         shares = {peak: 100.0 * gops / result["peak_gops"][peak] for peak in ("int8", "fp32")}
-        result["bundles"][kind] = {"path": str(path), "gops": gops, "percent_of_int8_peak": shares["int8"],
-                                   "percent_of_fp32_peak": shares["fp32"],
-                                   "macs_per_batch": encoder_macs(config, BATCH, SEQ)}
-        print(f"{kind} bundle {path.name}: {gops:.1f} GOPS at {BATCH} x {SEQ} = {shares['int8']:.0f}% of the int8 "
-              f"peak, {shares['fp32']:.0f}% of the fp32 peak")
+        result["bundles"][str(path)] = {"target": manifest.target, "quantization": manifest.quantization, "gops": gops,
+                                        "percent_of_int8_peak": shares["int8"], "percent_of_fp32_peak": shares["fp32"],
+                                        "macs_per_batch": encoder_macs(config, BATCH, SEQ)}
+        print(f"{path.name} ({manifest.target} {manifest.quantization}): {gops:.1f} GOPS at {BATCH} x {SEQ} = "
+              f"{shares['int8']:.0f}% of the int8 peak, {shares['fp32']:.0f}% of the fp32 peak", flush=True)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
 

@@ -31,6 +31,7 @@ def _in_dir(path: Path):
 # Czech PUD dev (docs/benchmarks.md, 2026-12-05): the UD xs student's all-int8 graph agreed 0.988
 # at worst and parsed at +0.11 LAS against its FFN-fp32 form, 33% faster; s (0.978) lost 0.29 LAS;
 # the 12-layer teacher (0.949) 0.11; all-MiniLM-L6-v2 reaches cosine 0.988 (0.993 with them fp32).
+# The same bar then decides between per-token int8 FFN outputs and fp32 ones.
 FFN_INT8_BAR = (0.99, float("inf"), 0.985)
 
 
@@ -58,6 +59,71 @@ def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
         if high_rank_weight or ffn_output:
             kept.append(node.name)
     return kept
+
+
+def _per_token_int8(path: Path, names: list[str]) -> None:
+    """Rewrites the named fp32 MatMuls (constant 2-D weights) of ``path`` to int8 with one activation
+    scale per token (row), in place.
+
+    Why: a dynamic per-tensor scale is set by the few outlier tokens of an FFN output's input, which
+    leaves the other tokens a handful of levels; a scale per token, as XNNPACK's dynamic int8 uses,
+    does not (all-MiniLM-L6-v2, English parity texts: min cosine 0.9910 against 0.988 per tensor,
+    at 0.69x the graph time of keeping these MatMuls fp32; docs/benchmarks.md). Activations are
+    symmetric, stored as uint8 with zero point 128 (values 1..255), so onnxruntime runs its fast
+    u8 x s8 kernels; weights are 7-bit per column as elsewhere, so no pair sum overflows int16 on
+    AVX2 CPUs without VNNI. Needs opset 21 (QuantizeLinear with one block per row).
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, 21)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    weights = {init.name: init for init in graph.initializer}
+
+    def constant(name: str, value) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    shared = {"axes": constant("per_token/axes", np.array([-1], np.int64)),
+              "tiny": constant("per_token/tiny", np.array(1e-8, np.float32)),
+              "inv127": constant("per_token/inv127", np.array(1 / 127, np.float32)),
+              "one": constant("per_token/one", np.array(1.0, np.float32)),
+              "zp": constant("per_token/zero_point", np.array([128], np.uint8))}
+    wanted, nodes = set(names), []
+    for node in graph.node:
+        if node.name not in wanted:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
+        weight_scale = (np.maximum(np.abs(weight).max(axis=0), 1e-12) / 63).astype(np.float32)
+        p, x = f"{node.name}/per_token/", node.input[0]
+        quantized = constant(p + "weight", np.clip(np.round(weight / weight_scale), -63, 63).astype(np.int8))
+        nodes += [
+            helper.make_node("Abs", [x], [p + "abs"], name=p + "abs"),
+            helper.make_node("ReduceMax", [p + "abs", shared["axes"]], [p + "absmax"], keepdims=1, name=p + "absmax"),
+            helper.make_node("Max", [p + "absmax", shared["tiny"]], [p + "range"], name=p + "range"),
+            helper.make_node("Mul", [p + "range", shared["inv127"]], [p + "scale"], name=p + "scale"),
+            helper.make_node("Shape", [p + "scale"], [p + "shape"], name=p + "shape"),
+            helper.make_node("Expand", [shared["zp"], p + "shape"], [p + "zero_point"], name=p + "zero_point"),
+            helper.make_node("QuantizeLinear", [x, p + "scale", p + "zero_point"], [p + "x"], axis=-1,
+                             block_size=int(weight.shape[0]), name=p + "quantize"),
+            helper.make_node("MatMulIntegerToFloat",
+                             [p + "x", quantized, shared["one"], constant(p + "weight_scale", weight_scale),
+                              shared["zp"], constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
+                             [p + "y"], domain="com.microsoft", name=p + "matmul"),
+            helper.make_node("Mul", [p + "y", p + "scale"], [node.output[0]], name=p + "rescale"),
+        ]
+    if len(wanted) != sum(node.name.endswith("/per_token/matmul") for node in nodes):
+        raise ExportError(f"per-token int8: MatMuls {sorted(wanted)} not all found in {path.name}")
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(path))
 
 
 class _Calibration:
@@ -153,13 +219,14 @@ class OnnxTarget(ExportTarget):
     @staticmethod
     def _quantize_dynamic(spec: ExportSpec, pre: Path, final: Path, options: ExportOptions,
                           progress: Callable[[str], None]) -> None:
-        """int8-dynamic with the FFN outputs int8 where that keeps :data:`FFN_INT8_BAR`, else fp32.
+        """int8-dynamic with the FFN outputs int8 where that keeps :data:`FFN_INT8_BAR`: per tensor, else
+        per token (:func:`_per_token_int8`), else fp32.
 
         Quantized, they are a quarter of a small encoder's graph time (all-MiniLM-L6-v2: 67 -> 43 ms
         at batch 8, docs/export_performance.md), but one dynamic scale per tensor fits their
-        outlier channels badly, the more so the deeper the model. So the all-int8 graph is built
-        and checked against PyTorch on the parity texts (``--parity-texts``) first, and kept only when
-        it agrees that closely.
+        outlier channels badly, the more so the deeper the model. So each form, fastest first, is
+        built and checked against PyTorch on the parity texts (``--parity-texts``), and the first
+        that agrees that closely is kept.
         """
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -173,23 +240,28 @@ class OnnxTarget(ExportTarget):
             quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True, nodes_to_exclude=keep_float)
 
+        def meets_bar(form: str) -> bool:
+            session = onnx_session(str(final))
+            feeds = [i.name for i in session.get_inputs()]
+            check = run_parity(spec, lambda arrays: dict(zip(spec.output_names,
+                                                             session.run(None, {n: arrays[n] for n in feeds}))),
+                               options.parity_texts, [], FFN_INT8_BAR)
+            summary, agreement = check["summary"], check["summary"]["min_label_agreement"]
+            progress(f"{form}: min cosine {summary['min_cosine']:.4f}"
+                     + (f", min label agreement {agreement:.3f}" if agreement is not None else "")
+                     + ("" if check["passed"] else f": missed the bar ({check['failures'][0]})"))
+            return check["passed"]
+
         ffn_float = _matmuls_kept_float(pre, ffn_outputs=True)
         high_rank = _matmuls_kept_float(pre, ffn_outputs=False)
-        progress("int8 dynamic quantization (per-channel 7-bit weights), FFN outputs included: checking "
-                 "it against PyTorch")
+        ffn = [name for name in ffn_float if name not in high_rank]
+        progress("int8 dynamic quantization (per-channel 7-bit weights); FFN outputs checked against PyTorch")
         quantize(high_rank)
-        session = onnx_session(str(final))
-        feeds = [i.name for i in session.get_inputs()]
-        check = run_parity(spec, lambda arrays: dict(zip(spec.output_names, session.run(None, {n: arrays[n] for n in feeds}))),
-                           options.parity_texts, [], FFN_INT8_BAR)
-        summary = check["summary"]
-        if check["passed"]:
-            agreement = summary["min_label_agreement"]
-            progress(f"FFN outputs int8: min cosine {summary['min_cosine']:.4f}"
-                     + (f", min label agreement {agreement:.3f}" if agreement is not None else ""))
+        if meets_bar("FFN outputs int8, one scale per tensor"):
             return
-        progress(f"FFN outputs kept fp32 ({len(ffn_float) - len(high_rank)} MatMuls): all-int8 missed the bar "
-                 f"({check['failures'][0]})")
-        del session
         quantize(ffn_float)
-
+        _per_token_int8(final, ffn)
+        if meets_bar(f"FFN outputs int8, one scale per token ({len(ffn)} MatMuls)"):
+            return
+        progress("FFN outputs kept fp32")
+        quantize(ffn_float)

@@ -94,6 +94,77 @@ def test_int8_dynamic_quantizes_ffn_outputs_only_when_the_all_int8_graph_meets_t
     assert any(line.startswith("FFN outputs int8" if bar_met else "FFN outputs kept fp32") for line in said)
 
 
+def per_token_graph(tmp: Path, weight: np.ndarray) -> Path:
+    """y = x @ weight with x (batch, seq, k), its MatMul rewritten by the exporter's per-token int8 pass."""
+    from edge_time.exporters.onnx import _per_token_int8
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="ffn_out")], "ffn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", weight.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", weight.shape[1]])],
+        [numpy_helper.from_array(weight, "w")])
+    path = tmp / "per_token.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), path)
+    _per_token_int8(path, ["ffn_out"])
+    return path
+
+
+def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path):
+    """Each token gets its own scale: a row of tiny activations beside a row of huge outliers keeps
+    its precision. Tolerance from the scales alone (half a step of each operand per product)."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((96, 24)).astype(np.float32)
+    x = rng.standard_normal((2, 5, 96)).astype(np.float32)
+    x[0, 0] *= 1e-3
+    x[1, 2, :3] = 200.0  # outliers in one token only
+    got = run_graph(per_token_graph(tmp_path, weight), {"x": x}, tmp_path)[0]
+    quantized = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "per_token.onnx")).graph.initializer
+                 if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
+    assert len(quantized) == 1 and int(np.abs(quantized[0].astype(np.int32)).max()) <= 63  # 7-bit: AVX2-safe
+    half_w = np.abs(weight).max(axis=0) / 63 / 2  # per column
+    half_x = np.abs(x).max(axis=-1, keepdims=True) / 127 / 2  # per token
+    bound = np.abs(x) @ np.broadcast_to(half_w, weight.shape) + half_x * np.abs(weight).sum(axis=0) \
+        + weight.shape[0] * half_x * half_w
+    error = np.abs(got - x @ weight)
+    assert (error <= bound * 1.01 + 1e-6).all()
+    assert error[0, 0].max() < 1e-3 * error.max()  # the small token was not quantized on the outliers' scale
+
+
+@needs_x86_emulator
+def test_per_token_int8_matmul_gives_the_host_numbers_on_an_avx2_only_cpu(tmp_path):
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((128, 32)).astype(np.float32)
+    x = (rng.standard_normal((2, 7, 128)) * 30).astype(np.float32)
+    model = per_token_graph(tmp_path, weight)
+    host, emulated = run_graph(model, {"x": x}, tmp_path)[0], run_graph(model, {"x": x}, tmp_path, AVX2_ONLY_CPU)[0]
+    np.testing.assert_allclose(emulated, host, rtol=1e-4, atol=1e-4 * float(np.abs(host).max()))
+
+
+def test_int8_dynamic_falls_back_to_per_token_ffn_outputs(tiny_bert, tmp_path, monkeypatch):
+    """When the all-int8 graph misses FFN_INT8_BAR (forced here) and the per-token form meets it,
+    the bundle holds per-token FFN outputs and passes its own parity check."""
+    from edge_time.exporters import parity
+
+    real, calls = parity.run_parity, []
+
+    def first_check_fails(*args, **kwargs):
+        report = real(*args, **kwargs)
+        calls.append(report)
+        if len(calls) == 1:
+            report = {**report, "passed": False, "failures": ["forced by the test"]}
+        return report
+
+    monkeypatch.setattr(parity, "run_parity", first_check_fails)
+    said = []
+    result = export_model(tiny_bert, "onnx", tmp_path / "b", quantize="int8-dynamic", progress=said.append)
+    graph = onnx.load(str(result.bundle_dir / "model.onnx")).graph
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    assert sum(node.name.endswith("/per_token/matmul") for node in graph.node) == layers
+    assert float_matmuls_fed_by_gelu(result.bundle_dir / "model.onnx") == 0
+    assert any(line.startswith("FFN outputs int8, one scale per token") and "missed" not in line for line in said)
+    assert result.parity["passed"]
+
+
 @needs_x86_emulator
 def test_emulated_avx2_cpu_saturates_full_range_int8(tmp_path):
     """The control: 255 x 127 + 255 x 127 > 32767, so AVX2 u8s8 pairs saturate where VNNI does not."""

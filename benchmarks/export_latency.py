@@ -11,10 +11,12 @@ For a model folder (default: the English all-MiniLM-L6-v2 that the PyPI package
 * file size of the graph file(s) and the cosine of the output against the fp32 PyTorch model
   on real (non-padding) tokens of the batch-8 input.
 
-Measurements are interleaved: every round runs every model (one untimed call, then the timed
+Measurements are interleaved: every round times every model (two untimed calls, then the timed
 ones) before the next round starts, so load from other processes on a shared host hits all
-models alike. Ratios within one run are the numbers to compare; absolute milliseconds are only
-as quiet as the host.
+models alike, and each model runs alone in a fresh process per round (``--in-process`` keeps them
+all in this one: faster, but their thread pools then disturb each other above 1 thread). Ratios
+within one run are the numbers to compare; absolute milliseconds are only as quiet as the host.
+The bundles are checked on the first 32 input lines (in-domain parity texts).
 
     python benchmarks/export_latency.py                                   # the MiniLM default
     python benchmarks/export_latency.py MODEL_DIR --corpus en.txt --out docs/benchmarks.md
@@ -28,6 +30,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import shlex
@@ -163,8 +166,10 @@ class Variant:
         return statistics.median(runs) * 1000 if runs else None
 
 
-def export_variants(model_dir: Path, work_dir: Path, targets, quantizations, calibration: Path, seq: int,
-                    reuse: bool) -> list[Variant]:
+def export_variants(model_dir: Path, work_dir: Path, targets, quantizations, calibration: Path, parity: Path,
+                    seq: int, reuse: bool) -> list[Variant]:
+    """Each target x quantization, checked on ``parity`` (in-domain lines, which also decide the ONNX
+    int8 FFN-output form), int8-static calibrated on ``calibration``."""
     from edge_time.bundle import read_manifest
     from edge_time.exporters import export_model
 
@@ -191,7 +196,7 @@ def export_variants(model_dir: Path, work_dir: Path, targets, quantizations, cal
             started = time.perf_counter()
             try:
                 export_model(model_dir, target, variant.path, quantize=quantize, overwrite=True,
-                             graph_batch=graph_batch,
+                             graph_batch=graph_batch, parity_texts=parity,
                              seq_buckets=(seq,), calibration=calibration if quantize == "int8-static" else None,
                              progress=lambda message: say(f"    {message}"))
             except Exception as exc:  # a failed export is a result too: report it in the table
@@ -211,8 +216,42 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def time_alone(bundle_path: str | None, model_dir: str, arrays: dict, threads: int, calls: int) -> list[float]:
+    """Seconds per call of one model (a bundle, or eager fp32 when ``bundle_path`` is None) in the fresh
+    process this runs in, after two untimed calls. Why a process each: runtimes in one process keep
+    their own thread pools alive; at 2 threads on 2 cores the TFLite bundle timed 6.9 ms at batch 1
+    beside the others and 3.7 ms alone (2026-12-05)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if bundle_path is None:
+        from transformers import AutoModel
+
+        eager = AutoModel.from_pretrained(model_dir).eval()
+        ids, mask = torch.from_numpy(arrays["input_ids"]), torch.from_numpy(arrays["attention_mask"])
+
+        def call():
+            with torch.inference_mode():
+                eager(input_ids=ids, attention_mask=mask)
+    else:
+        from edge_time.runtime import load_bundle
+
+        bundle = load_bundle(bundle_path, threads=threads, verify=False)
+
+        def call():
+            bundle.run(arrays)
+    call()
+    call()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def measure(variants: list[Variant], model_dir: Path, texts: list[str], seq: int, batches, threads_list,
-            rounds: int, calls: int) -> None:
+            rounds: int, calls: int, isolate: bool = True) -> None:
     import torch
     from transformers import AutoModel
 
@@ -220,6 +259,7 @@ def measure(variants: list[Variant], model_dir: Path, texts: list[str], seq: int
     from edge_time.runtime import load_bundle
 
     eager = AutoModel.from_pretrained(model_dir).eval()
+    spawn = multiprocessing.get_context("spawn")
     ready = [v for v in variants if v.error is None]
     text_encoder = load_bundle(ready[0].path, verify=False).text_encoder
     inputs = {b: text_encoder.encode(texts[:b], seq).arrays() for b in batches}
@@ -244,20 +284,32 @@ def measure(variants: list[Variant], model_dir: Path, texts: list[str], seq: int
                 variant.cosine = compare(reference, output, reference_inputs["attention_mask"], False)["cosine"]
         torch.set_num_threads(threads)  # ExecuTorch runners set it too; eager runs at this count
         models = [(pytorch, eager_call)] + list(runners.values())
+        if isolate:
+            del runners, models  # timing happens in fresh processes, one model each
+            models = [(pytorch, None)] + [(v, str(v.path)) for v in ready]
         for batch in batches:
             arrays = inputs[batch]
-            say(f"[measure] batch {batch}, {threads} thread(s): {rounds} rounds x {len(models)} models")
-            for _, call in models:  # warm-up: allocation, thread pools, lazy kernel packing
-                call(arrays)
-                call(arrays)
+            say(f"[measure] batch {batch}, {threads} thread(s): {rounds} rounds x {len(models)} models"
+                + (", each in its own process" if isolate else ""))
+            if not isolate:
+                for _, call in models:  # warm-up: allocation, thread pools, lazy kernel packing
+                    call(arrays)
+                    call(arrays)
             for round_index in range(rounds):
                 shift = round_index % len(models)  # rotate the order so no model always runs first
                 for variant, call in models[shift:] + models[:shift]:
-                    call(arrays)  # untimed: absorbs the previous model's thread pools winding down
-                    for _ in range(calls if batch == 1 else 1):
-                        started = time.perf_counter()
-                        call(arrays)
-                        variant.times.setdefault((batch, threads), []).append(time.perf_counter() - started)
+                    count = calls if batch == 1 else 1
+                    if isolate:
+                        with spawn.Pool(1) as pool:
+                            times = pool.apply(time_alone, (call, str(model_dir), arrays, threads, count))
+                    else:
+                        call(arrays)  # untimed: absorbs the previous model's thread pools winding down
+                        times = []
+                        for _ in range(count):
+                            started = time.perf_counter()
+                            call(arrays)
+                            times.append(time.perf_counter() - started)
+                    variant.times.setdefault((batch, threads), []).extend(times)
     variants.insert(0, pytorch)
 
 
@@ -291,7 +343,7 @@ def verdicts(variants: list[Variant], pytorch: Variant, threads_list) -> list[st
 
 
 def render(variants: list[Variant], info: dict, command: str, model_name: str, seq: int, batches, threads_list,
-           rounds: int, calls: int, wall_s: float) -> str:
+           rounds: int, calls: int, wall_s: float, isolate: bool = True) -> str:
     pytorch = variants[0]
     settings = [(b, t) for b in batches for t in threads_list]
     head = ["variant", "MB", "cosine"] + [f"b{b} {t}t ms" for b, t in settings] + ["export s"]
@@ -314,7 +366,8 @@ def render(variants: list[Variant], info: dict, command: str, model_name: str, s
         f"- machine: {info['cpu']}, {info['cores']} cores visible, {info['os']}, Python {info['python']}",
         f"- versions: {versions}",
         f"- date: {info['date']}; run took {wall_s / 60:.1f} min",
-        f"- method: median of {rounds} interleaved rounds x {calls} timed calls (1 above batch 1) after warm-up; "
+        f"- method: median of {rounds} interleaved rounds x {calls} timed calls (1 above batch 1) after warm-up"
+        f"{', each model alone in a fresh process per round' if isolate else ', all models in one process'}; "
         f"`(xN)` = speed-up over PyTorch eager fp32 (HF AutoModel) at the same batch and thread count, "
         f"same run; cosine vs fp32 PyTorch on real tokens of the batch-{max(batches)} input; "
         "MB = graph file(s); TFLite graphs are fixed at batch 1, so batch 8 runs 8 calls.",
@@ -352,6 +405,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per setting")
+    parser.add_argument("--in-process", action="store_true", help="time every model in this one process "
+                        "(faster; runtimes' thread pools then disturb each other above 1 thread)")
     parser.add_argument("--calls", type=int, default=4, help="timed calls per model per round at batch 1 "
                         "(larger batches: 1)")
     args = parser.parse_args(argv)
@@ -373,7 +428,10 @@ def main(argv=None) -> int:
         work_dir.mkdir(parents=True, exist_ok=True)
         calibration = work_dir / "calibration.txt"
         calibration.write_text("\n".join(lines[:200]) + "\n", encoding="utf-8")
-        variants = export_variants(model_dir, work_dir, args.targets, args.quantize, calibration, args.seq, args.reuse)
+        parity = work_dir / "parity.txt"
+        parity.write_text("\n".join(lines[:32]) + "\n", encoding="utf-8")
+        variants = export_variants(model_dir, work_dir, args.targets, args.quantize, calibration, parity, args.seq,
+                                   args.reuse)
         ready = [v for v in variants if v.error is None]
         if not ready:
             raise SystemExit("error: every export failed (see the messages above); nothing to measure")
@@ -383,10 +441,11 @@ def main(argv=None) -> int:
         tokenizer.no_truncation()  # count real lengths (the saved file may carry a truncation setting)
         tokenizer.no_padding()
         texts = fill_texts(lines, max(args.batch), args.seq, lambda t: len(tokenizer.encode(t).ids))
-        measure(variants, model_dir, texts, args.seq, args.batch, args.threads, args.rounds, args.calls)
+        measure(variants, model_dir, texts, args.seq, args.batch, args.threads, args.rounds, args.calls,
+                not args.in_process)
         model_name = "all-MiniLM-L6-v2" if args.model is None else model_dir.name
         report = render(variants, machine(), command, model_name, args.seq, args.batch, args.threads,
-                        args.rounds, args.calls, time.perf_counter() - started)
+                        args.rounds, args.calls, time.perf_counter() - started, not args.in_process)
     print(report)
     if args.out:
         write_atomic(args.out, report)

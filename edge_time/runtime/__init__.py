@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +24,34 @@ from edge_time.bundle import BundleError, Manifest, read_manifest, safe_join
 from edge_time.runtime.backends import RUNNERS
 from edge_time.runtime.tokenize import Encoded, TextEncoder, cap_tokenizer_threads
 
-__all__ = ["BundleModel", "load_bundle", "BundleError", "Encoded"]
+__all__ = ["BundleModel", "load_bundle", "BundleError", "Encoded", "PARALLEL_MODES"]
+
+# How a bundle uses its threads: "ops" runs one batch at a time with its operators spread over the
+# threads (lowest latency per call); "batches" runs each batch on one thread with up to `threads`
+# batches in flight (TaskPredictor keeps them), for throughput over many batches: at 2 threads the UD xs
+# and s students parse 1.53x / 1.36x the words/s of "ops" that way (docs/tasks.md), because
+# onnxruntime's operators on such small tensors barely scale across threads.
+PARALLEL_MODES = ("ops", "batches")
 
 
 class BundleModel:
     """A loaded bundle: ``encode`` text, ``run`` arrays, or call it on texts for named outputs."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, verify: bool = True,
-                 unfinished_ok: bool = False):
+                 unfinished_ok: bool = False, parallel: str = "ops"):
         self.path = Path(path)
         self.manifest: Manifest = read_manifest(self.path, verify=verify, unfinished_ok=unfinished_ok)
+        if parallel not in PARALLEL_MODES:
+            raise ValueError(f"parallel={parallel!r}: use one of {PARALLEL_MODES}")
+        if parallel == "batches" and not getattr(RUNNERS[self.manifest.target], "concurrent_runs", False):
+            raise BundleError(f"parallel='batches' needs a runtime that runs calls concurrently (onnx); this bundle "
+                              f"is {self.manifest.target}: use parallel='ops'")
         self.threads = threads
+        self.parallel = parallel
+        # batches in flight at once (TaskPredictor); each runtime call then gets one thread
+        self.batch_workers = (threads or os.cpu_count() or 1) if parallel == "batches" else 1
         self.verify = verify
+        self._runner_lock = threading.Lock()  # concurrent first calls must not build two sessions
         if threads:
             cap_tokenizer_threads(threads)
         self.text_encoder = TextEncoder(safe_join(self.path, self.manifest.tokenizer.file),
@@ -50,9 +67,11 @@ class BundleModel:
 
     def _runner(self, seq_len: int):
         graph = self.manifest.graph_for(seq_len)
-        if graph.file not in self._runners:
-            runner_cls = RUNNERS[self.manifest.target]
-            self._runners[graph.file] = runner_cls(self._graph_bytes(graph.file), self.manifest, self.threads)
+        with self._runner_lock:
+            if graph.file not in self._runners:
+                runner_cls = RUNNERS[self.manifest.target]
+                threads = 1 if self.parallel == "batches" else self.threads
+                self._runners[graph.file] = runner_cls(self._graph_bytes(graph.file), self.manifest, threads)
         return self._runners[graph.file], graph
 
     def _graph_bytes(self, rel: str) -> bytes:
@@ -116,7 +135,8 @@ class BundleModel:
 
 
 def load_bundle(path: str | os.PathLike, threads: int | None = None, verify: bool = True,
-                unfinished_ok: bool = False) -> BundleModel:
+                unfinished_ok: bool = False, parallel: str = "ops") -> BundleModel:
     """Open a bundle folder; ``verify`` checks every file against its sha256 first (and each graph's
-    bytes again when its runtime session is created). ``unfinished_ok``: only for the exporter."""
-    return BundleModel(path, threads=threads, verify=verify, unfinished_ok=unfinished_ok)
+    bytes again when its runtime session is created). ``unfinished_ok``: only for the exporter.
+    ``parallel``: how ``threads`` are used, see :data:`PARALLEL_MODES` ("batches": ONNX bundles only)."""
+    return BundleModel(path, threads=threads, verify=verify, unfinished_ok=unfinished_ok, parallel=parallel)

@@ -47,6 +47,8 @@ def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix:
 
 
 class OnnxRunner:
+    concurrent_runs = True  # InferenceSession.run is thread-safe and releases the GIL
+
     def __init__(self, model: bytes, manifest: Manifest, threads: int | None):
         self.session = onnx_session(model, threads)
         self.specs = manifest.inputs

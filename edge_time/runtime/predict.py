@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -171,10 +172,11 @@ class TaskPredictor:
     def __init__(self, task: str, labels: dict[str, list[str]], task_config: dict[str, Any],
                  text_encoder: TextEncoder, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
                  bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = BATCH_SIZE,
-                 max_words: int | None = None):
+                 max_words: int | None = None, batch_workers: int = 1):
         self.task, self.labels, self.config = task, labels, task_config
         self.text_encoder, self._run, self.bucket_for = text_encoder, run, bucket_for
         self.batch_size = batch_size
+        self.batch_workers = batch_workers  # batches in flight at once (a bundle loaded with parallel="batches")
         self._words_bound = max_words
 
     @property
@@ -196,7 +198,8 @@ class TaskPredictor:
             batch_size = min(batch_size, batch_bound[1])
         words_bound = manifest.axes.get("words")
         return cls(manifest.task, manifest.labels, manifest.task_config, bundle.text_encoder, bundle.run,
-                   bundle.bucket_for, batch_size, max_words=words_bound[1] if words_bound else None)
+                   bundle.bucket_for, batch_size, max_words=words_bound[1] if words_bound else None,
+                   batch_workers=getattr(bundle, "batch_workers", 1))
 
     # -- input building (shared with the exporters' make_inputs through edge_time.tasks.export) --
 
@@ -234,12 +237,26 @@ class TaskPredictor:
             return first, sequence_ids
         return encode_pairs(self.text_encoder, questions, contexts, bucket)
 
-    def _batches(self, items: list, key: Callable[[Any], int]):
-        """Length-sorted batches (less padding), yielding (original indices, items)."""
+    def _batches(self, items: list, key: Callable[[Any], int]) -> list[tuple[list[int], list]]:
+        """Length-sorted batches (less padding): (original indices, items) each."""
         order = sorted(range(len(items)), key=lambda i: key(items[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            yield chunk, [items[i] for i in chunk]
+        return [(order[start:start + self.batch_size], [items[i] for i in order[start:start + self.batch_size]])
+                for start in range(0, len(order), self.batch_size)]
+
+    def _map_batches(self, items: list, key: Callable[[Any], int], work: Callable[[list], list]) -> list:
+        """``work(batch)`` (one result per item) over length-sorted batches, results in ``items`` order;
+        with ``batch_workers`` > 1 that many batches run at once (the runtime releases the GIL)."""
+        batches = self._batches(items, key)
+        if self.batch_workers > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(min(self.batch_workers, len(batches))) as pool:
+                outputs = list(pool.map(lambda batch: work(batch[1]), batches))
+        else:
+            outputs = [work(batch) for _, batch in batches]
+        results: list = [None] * len(items)
+        for (indices, _), batch_results in zip(batches, outputs):
+            for index, result in zip(indices, batch_results):
+                results[index] = result
+        return results
 
     # -- tasks --
 
@@ -266,10 +283,7 @@ class TaskPredictor:
         piece is attached to the first piece's root as ``parataxis``, so each sentence stays one tree."""
         self._expect("ud")
         pieces, owned = self._pieces(sentences)
-        parsed: list[UDParse | None] = [None] * len(pieces)
-        for indices, batch in self._batches(pieces, len):
-            for index, result in zip(indices, self.decode_ud(self._run(self.word_batch(batch)), batch)):
-                parsed[index] = result
+        parsed = self._map_batches(pieces, len, lambda batch: self.decode_ud(self._run(self.word_batch(batch)), batch))
         return [parsed[ids[0]] if len(ids) == 1 else _join_parses([parsed[i] for i in ids]) for ids in owned]
 
     def decode_ud(self, outputs: dict[str, np.ndarray], sentences: list[list[str]]) -> list[UDParse]:
@@ -333,10 +347,7 @@ class TaskPredictor:
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:
         self._expect("ner")
         pieces, owned = self._pieces(sentences)
-        tagged: list[NERResult | None] = [None] * len(pieces)
-        for indices, batch in self._batches(pieces, len):
-            for index, result in zip(indices, self.decode_ner(self._run(self.word_batch(batch)), batch)):
-                tagged[index] = result
+        tagged = self._map_batches(pieces, len, lambda batch: self.decode_ner(self._run(self.word_batch(batch)), batch))
         return [tagged[ids[0]] if len(ids) == 1 else self._join_tags([tagged[i] for i in ids]) for ids in owned]
 
     def _join_tags(self, parts: list[NERResult]) -> NERResult:
@@ -355,33 +366,36 @@ class TaskPredictor:
 
     def classify(self, texts: list[str]) -> list[ClassResult]:
         self._expect("cls")
-        results: list[ClassResult | None] = [None] * len(texts)
         names = self.labels["labels"]
-        for indices, batch in self._batches(texts, len):
+
+        def classify_batch(batch: list[str]) -> list[ClassResult]:
             probs = _softmax(self._run(self.text_batch(batch))["logits"].astype(np.float64))
-            for row, index in enumerate(indices):
-                results[index] = ClassResult(names[int(probs[row].argmax())],
-                                             {n: round(float(p), 6) for n, p in zip(names, probs[row])})
-        return results
+            return [ClassResult(names[int(row.argmax())], {n: round(float(p), 6) for n, p in zip(names, row)})
+                    for row in probs]
+
+        return self._map_batches(texts, len, classify_batch)
 
     def answer(self, questions: list[str], contexts: list[str]) -> list[Answer]:
         self._expect("qa")
         max_tokens = int(self.config.get("max_answer_tokens", 30))
         pairs = list(zip(questions, contexts))
-        results: list[Answer | None] = [None] * len(pairs)
-        for indices, batch in self._batches(pairs, lambda p: len(p[0]) + len(p[1])):
+
+        def answer_batch(batch: list[tuple[str, str]]) -> list[Answer]:
             encoded, sequence_ids = self.pair_batch([q for q, _ in batch], [c for _, c in batch])
             outputs = self._run(encoded.arrays())
-            for row, (index, (_, context)) in enumerate(zip(indices, batch)):
+            answers = []
+            for row, (_, context) in enumerate(batch):
                 allowed = np.array([s == 1 for s in sequence_ids[row]])
                 if not allowed.any():
-                    results[index] = Answer("", 0, 0, -math.inf)
+                    answers.append(Answer("", 0, 0, -math.inf))
                     continue
                 start, end, score = best_span(outputs["start_logits"][row].astype(np.float64),
                                               outputs["end_logits"][row].astype(np.float64), allowed, max_tokens)
                 begin, finish = encoded.offsets[row][start][0], encoded.offsets[row][end][1]
-                results[index] = Answer(context[begin:finish], int(begin), int(finish), score)
-        return results
+                answers.append(Answer(context[begin:finish], int(begin), int(finish), score))
+            return answers
+
+        return self._map_batches(pairs, lambda p: len(p[0]) + len(p[1]), answer_batch)
 
     def _expect(self, task: str) -> None:
         """A decoding method reads ``task``'s outputs: any task whose graph has those outputs decodes alike."""

@@ -14,18 +14,27 @@ from pathlib import Path
 
 from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
+from edge_time.errors import EdgeTimeError
 from edge_time.runtime.predict import BATCH_SIZE, TaskPredictor
 from edge_time.tasks.data import get_task
 from edge_time.textfiles import read_lines
 
 
-def load_predictor(model: str | Path, batch_size: int = BATCH_SIZE, threads: int | None = None) -> TaskPredictor:
-    """A predictor for a task model folder (PyTorch) or an exported bundle folder (manifest.json inside)."""
+def load_predictor(model: str | Path, batch_size: int = BATCH_SIZE, threads: int | None = None,
+                   parallel: str = "ops") -> TaskPredictor:
+    """A predictor for a task model folder (PyTorch) or an exported bundle folder (manifest.json inside).
+
+    ``parallel="batches"`` (ONNX bundles): ``threads`` batches at once, one thread each, for throughput
+    over many batches; "ops" (default) spreads one batch's operators over the threads.
+    """
     path = Path(model)
     if (path / MANIFEST_NAME).is_file():
         from edge_time.runtime import load_bundle
 
-        return TaskPredictor.from_bundle(load_bundle(path, threads=threads), batch_size=batch_size)
+        return TaskPredictor.from_bundle(load_bundle(path, threads=threads, parallel=parallel), batch_size=batch_size)
+    if parallel != "ops":
+        raise EdgeTimeError(f"parallel={parallel!r} is for ONNX bundles; {path} is a PyTorch task model folder "
+                            f"(export it with `edge-time export --target onnx`, or use parallel='ops')")
     from edge_time.tasks.checkpoint import load_task_model
 
     if threads:
@@ -51,9 +60,10 @@ class EvalResult:
 
 
 def evaluate(model: str | Path, data: str | Path, batch_size: int = BATCH_SIZE,
-             threads: int | None = None) -> EvalResult:
-    """Score a task model or bundle on a labelled file in its task's format."""
-    predictor = load_predictor(model, batch_size, threads)
+             threads: int | None = None, parallel: str = "ops") -> EvalResult:
+    """Score a task model or bundle on a labelled file in its task's format (``parallel``: see
+    :func:`load_predictor`)."""
+    predictor = load_predictor(model, batch_size, threads, parallel)
     task = get_task(predictor.task)
     examples = task.read(Path(data))
     task.check_eval(Path(data), examples, predictor.labels)
@@ -78,7 +88,7 @@ def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool
 
 
 def predict_file(model: str | Path, data: str | Path, out: str | Path | None = None, pretokenized: bool = False,
-                 batch_size: int = BATCH_SIZE, threads: int | None = None) -> str:
+                 batch_size: int = BATCH_SIZE, threads: int | None = None, parallel: str = "ops") -> str:
     """Predict for a file and write the result (atomically) to ``out``, or return it when ``out`` is None.
 
     Input by task and suffix: UD ``.conllu`` (words and MWT/empty-node lines kept) or text lines;
@@ -86,7 +96,7 @@ def predict_file(model: str | Path, data: str | Path, out: str | Path | None = N
     ``.jsonl`` ({"question", "context"}) or SQuAD ``.json``. Text lines are tokenized with
     :func:`~edge_time.tasks.formats.simple_tokenize` unless ``pretokenized`` (split on whitespace).
     """
-    predictor = load_predictor(model, batch_size, threads)
+    predictor = load_predictor(model, batch_size, threads, parallel)
     task, path = get_task(predictor.task), Path(data)
     if task.reads(path):
         text = task.predict_file(predictor, path)

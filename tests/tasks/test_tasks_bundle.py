@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from edge_time.cli import main
 from edge_time.exporters import export_model
+from edge_time.bundle import BundleError
 from edge_time.runtime import load_bundle
 from edge_time.runtime.predict import TaskPredictor
 from edge_time.tasks import evaluate, load_predictor
@@ -77,6 +79,33 @@ def test_ud_tflite_bundle_predictions_equal_pytorch(trained, task_data, tmp_path
                           seq_buckets=(32,)).bundle_dir
     sentences = [s.forms for s in read_conllu(task_data["ud"][1])]
     assert load_predictor(bundle).parse(sentences) == load_predictor(trained["ud"].out).parse(sentences)
+    with pytest.raises(BundleError, match="parallel='batches' needs .*onnx.*this bundle is tflite"):
+        load_bundle(bundle, threads=2, parallel="batches")  # one LiteRT interpreter cannot run two calls at once
+
+
+def test_parallel_batches_predict_what_one_batch_at_a_time_predicts(bundles, trained, task_data):
+    """ONNX bundles loaded with parallel="batches": one-thread sessions, batches run from worker threads at
+    once, predictions identical and in input order."""
+    ud = [s.forms for s in read_conllu(task_data["ud"][1])]
+    ner = [s.words for s in read_conll_ner(task_data["ner"][1])]
+    for task, call, items in (("ud", "parse", ud), ("ner", "tag", ner)):
+        bundle = load_bundle(bundles[task], threads=2, parallel="batches")
+        threads_used = []
+        run = bundle.run
+        bundle.run = lambda arrays: threads_used.append(threading.get_ident()) or run(arrays)
+        parallel = TaskPredictor.from_bundle(bundle, batch_size=2)
+        assert parallel.batch_workers == 2 and len(items) > 2 * parallel.batch_size
+        expected = getattr(TaskPredictor.from_bundle(load_bundle(bundles[task]), batch_size=2), call)(items)
+        assert getattr(parallel, call)(items) == expected
+        assert threading.get_ident() not in threads_used  # every graph call ran on a worker thread
+        runner, _ = bundle._runner(16)
+        assert runner.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_cli_parallel_batches_needs_a_bundle(trained, task_data):
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(trained["ud"].out), "--data",
+                                       str(task_data["ud"][1]), "--threads", "2", "--parallel", "batches"])
+    assert result.exit_code != 0 and "is for ONNX bundles" in result.output
 
 
 def test_ud_tflite_int8_bundle_loads_and_passes_parity(trained, task_data, tmp_path):

@@ -194,7 +194,7 @@ def bench(config: BenchConfig) -> BenchResult:
         for info, name in zip(infos, _names(infos)):
             with progress.step(f"loading {name}"):
                 system = EdgeTimeSystem(info, name)
-                system.load(max(batch_sizes), config.threads)
+                system.load(max(batch_sizes), config.threads, config.parallel)
                 systems.append(system)
         if config.spacy:
             systems.append(baseline)
@@ -202,14 +202,14 @@ def bench(config: BenchConfig) -> BenchResult:
         for s, system in enumerate(systems):
             for b in batch_sizes:
                 with progress.step(f"warm-up {system.name}, batch {b}"):
-                    predictions, _ = run_pass(system, inputs[s], order, b)
+                    predictions, _, _ = run_pass(system, inputs[s], order, b)
                     scores[s, b] = system.score(examples, predictions)
         for round_ in range(1, config.repeats + 1):
             for s, system in enumerate(systems):
                 for b in batch_sizes:
                     with progress.step(f"round {round_}/{config.repeats}: {system.name}, batch {b}"):
-                        _, seconds = run_pass(system, inputs[s], order, b)
-                        timings[s, b].pass_seconds.append(sum(seconds))
+                        _, seconds, wall = run_pass(system, inputs[s], order, b)
+                        timings[s, b].pass_seconds.append(wall)
                         timings[s, b].call_seconds.extend(seconds)
         best = [max(batch_sizes, key=lambda b: timings[s, b].rate(units)["median"]) for s in range(n_systems)]
         energy = []
@@ -224,9 +224,9 @@ def bench(config: BenchConfig) -> BenchResult:
             with threadpool_limits(limits=threads):
                 for s, system in enumerate(systems):
                     with progress.step(f"{threads} thread(s): {system.name}, batch {best[s]}"):
-                        system.load(max(batch_sizes), threads)
+                        system.load(max(batch_sizes), threads, config.parallel)
                         run_pass(system, inputs[s], order, best[s])
-                        timing = Timing(best[s], [sum(run_pass(system, inputs[s], order, best[s])[1])
+                        timing = Timing(best[s], [run_pass(system, inputs[s], order, best[s])[2]
                                                   for _ in range(config.repeats)], [])
                         by_threads[s][threads] = timing.rate(units)["median"]
     machine["load_average_after"] = list(os.getloadavg())

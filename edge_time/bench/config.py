@@ -23,6 +23,7 @@ class BenchConfig:
     power: str = "auto"  # the profiler's sensor choice: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
     thread_scaling: bool = False  # also time each system at 1, 2 and all cores (its best batch size)
+    parallel: str = "ops"  # "batches": ONNX bundles run `threads` batches at once, one thread each
     progress: bool = True
 
     def validate(self) -> None:
@@ -35,5 +36,7 @@ class BenchConfig:
             raise EdgeTimeError("--batch-sizes must be positive integers, e.g. --batch-sizes 1 8 32")
         if self.repeats < 1 or self.threads < 1:
             raise EdgeTimeError("--repeats and --threads must be at least 1")
+        if self.parallel not in ("ops", "batches"):
+            raise EdgeTimeError(f"--parallel {self.parallel}: use ops or batches")
         if self.energy_seconds <= 0:
             raise EdgeTimeError("--energy-seconds must be a positive number of seconds")

@@ -32,8 +32,13 @@ class System:
     parameters: int | None = None
     notes: list[str] = field(default_factory=list)
 
-    def load(self, batch_size: int, threads: int) -> None:
+    def load(self, batch_size: int, threads: int, parallel: str = "ops") -> None:
         """(Re)load with ``threads``; a system capped from outside (threadpoolctl) has nothing to do."""
+
+    @property
+    def batch_workers(self) -> int:
+        """Batches the measurement may keep in flight at once (see run_pass)."""
+        return 1
 
     def prepare(self, examples: list) -> list:
         return examples
@@ -120,10 +125,31 @@ class EdgeTimeSystem(System):
         self.info = info
         self.predictor = None
 
-    def load(self, batch_size: int, threads: int) -> None:
+    def load(self, batch_size: int, threads: int, parallel: str = "ops") -> None:
         from edge_time.tasks.api import load_predictor
 
+        if parallel == "batches" and threads > 1:
+            try:
+                self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
+                                                parallel="batches")
+            except EdgeTimeError as exc:  # PyTorch folders, LiteRT, ExecuTorch: one batch at a time
+                note = f"runs one batch at a time under --parallel batches ({str(exc).split(':')[0]})"
+                if note not in self.notes:
+                    self.notes.append(note)
+            else:
+                note = f"--parallel batches: {threads} batches at once, one thread each"
+                if note not in self.notes:
+                    self.notes.append(note)
+                self._warn_batch_bound(batch_size)
+                return
         self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
+        self._warn_batch_bound(batch_size)
+
+    @property
+    def batch_workers(self) -> int:
+        return getattr(self.predictor, "batch_workers", 1)
+
+    def _warn_batch_bound(self, batch_size: int) -> None:
         note = (f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as several "
                 f"graph calls")
         if self.predictor.batch_size < batch_size and note not in self.notes:  # loaded again per thread count

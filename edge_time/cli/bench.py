@@ -32,6 +32,9 @@ Examples:
   # a fine-tuned student, its ONNX bundles and spaCy's Czech pipeline on Czech PUD dev
   edge-time bench --models ud_student ud_student_onnx ud_student_onnx_int8 \\
       --task-data cs_pud-dev.conllu --spacy cs_core_news_sm --out bench-cs
+  # an int8 ONNX student beside spaCy at 2 threads, two batches at once (throughput)
+  edge-time bench --models ud_student_onnx_int8 --task-data cs_pud-dev.conllu --spacy cs_core_news_sm \\
+      --threads 2 --parallel batches --out bench-2t
   # teacher vs student NER at 2 threads, more passes, larger batches
   edge-time bench --models ner_teacher ner_student --task-data dev.conll \\
       --batch-sizes 1 16 64 --repeats 5 --threads 2 --out bench-ner
@@ -56,6 +59,9 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
               help="CPU threads for every system (torch, the bundle runtime, BLAS/OpenMP pools).")
 @click.option("--thread-scaling", is_flag=True, default=BenchConfig.thread_scaling,
               help="Also time every system at 1, 2 and all cores (at its best batch size).")
+@click.option("--parallel", type=click.Choice(["ops", "batches"]), default=BenchConfig.parallel, show_default=True,
+              help="With --threads > 1: ONNX bundles run one batch at a time over all threads (ops), or that many "
+                   "batches at once, one thread each (batches: throughput); other systems always run ops.")
 @click.option("--metric", help="Score to rank and plot [default: LAS for ud, f1 for ner and qa, accuracy for cls].")
 @click.option("--power", default=BenchConfig.power, show_default=True,
               help="Power sensor for energy: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR.")
@@ -64,8 +70,8 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--out", type=click.Path(file_okay=False), default=BenchConfig.out, show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, thread_scaling, metric, power,
-                  energy_seconds, out, quiet) -> None:
+def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, thread_scaling, parallel, metric,
+                  power, energy_seconds, out, quiet) -> None:
     """Compare task models, their bundles and a spaCy baseline on one labelled file: task accuracy,
     latency at batch 1, throughput per batch size, energy (where the host has a power sensor),
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
@@ -81,7 +87,7 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
 
     result = bench(BenchConfig(models=[Path(m) for m in models], task_data=Path(task_data), out=Path(out),
                                batch_sizes=tuple(batch_sizes), repeats=repeats, threads=threads,
-                               thread_scaling=thread_scaling, metric=metric,
+                               thread_scaling=thread_scaling, parallel=parallel, metric=metric,
                                spacy=spacy_pipeline, power=power, energy_seconds=energy_seconds,
                                progress=not quiet))
     console = Console()

@@ -161,3 +161,44 @@ def test_pareto_front_keeps_exactly_the_undominated_points():
     assert pareto_front(faster, maximize_x=True) == [0, 3, 1, 2, 5]  # equal points do not dominate each other
     frugal = [(1.0, 70.0), (2.0, 80.0), (0.5, 60.0), (3.0, 75.0)]
     assert pareto_front(frugal, maximize_x=False) == [2, 0, 1]
+
+
+def test_parallel_batches_keeps_several_onnx_batches_in_flight(ud_model, ud_bundle, data, tmp_path, monkeypatch):
+    """--parallel batches at 2 threads: the ONNX bundle's batches overlap (run from worker threads, pass
+    timed by the wall clock), its scores stay those of one batch at a time; the PyTorch folder says it
+    runs one batch at a time."""
+    import threading
+
+    from edge_time.bench import measure
+
+    callers = []
+    real = measure.run_pass
+
+    def watching(system, *args):
+        result = real(system, *args)
+        callers.append((system.name, system.batch_workers))
+        return result
+
+    monkeypatch.setattr("edge_time.bench.api.run_pass", watching)
+    config = dict(models=[ud_model, ud_bundle], task_data=data["ud_dev"], batch_sizes=(2,), repeats=1, threads=2,
+                  power="none", progress=False)
+    parallel = bench(BenchConfig(**config, parallel="batches", out=tmp_path / "p"))
+    ops = bench(BenchConfig(**config, out=tmp_path / "o"))
+    assert ("tagger-onnx", 2) in callers and ("tagger", 1) in callers
+    assert [r.scores for r in parallel.rows] == [r.scores for r in ops.rows]
+    torch_row, bundle_row = parallel.rows
+    assert any("2 batches at once" in n for n in bundle_row.notes)
+    assert any("one batch at a time" in n for n in torch_row.notes)
+
+    from edge_time.bench.models import EdgeTimeSystem, inspect_model, read_task_data
+
+    system = EdgeTimeSystem(inspect_model(ud_bundle), "b")
+    system.load(2, 2, "batches")
+    seen = set()
+    predict = system.predict
+    system.predict = lambda batch: seen.add(threading.get_ident()) or predict(batch)
+    inputs = system.prepare(read_task_data(data["ud_dev"], "ud", []))
+    predictions, calls, wall = measure.run_pass(system, inputs, list(range(len(inputs))), 2)
+    assert threading.get_ident() not in seen and len(calls) == (len(inputs) + 1) // 2 and wall > 0
+    assert all(p is not None for p in predictions)
+

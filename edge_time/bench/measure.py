@@ -45,7 +45,7 @@ def run_pass(system: System, inputs: list, order: list[int], batch_size: int) ->
         outputs = system.predict([inputs[i] for i in indices])
         return outputs, time.perf_counter() - began
 
-    workers = getattr(system, "batch_workers", 1)
+    workers = system.batch_workers
     began = time.perf_counter()
     if workers > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(min(workers, len(chunks))) as pool:

@@ -128,31 +128,26 @@ class EdgeTimeSystem(System):
     def load(self, batch_size: int, threads: int, parallel: str = "ops") -> None:
         from edge_time.tasks.api import load_predictor
 
+        self.predictor = None
         if parallel == "batches" and threads > 1:
             try:
                 self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
                                                 parallel="batches")
+                self._note(f"--parallel batches: {threads} batches at once, one thread each")
             except EdgeTimeError as exc:  # PyTorch folders, LiteRT, ExecuTorch: one batch at a time
-                note = f"runs one batch at a time under --parallel batches ({str(exc).split(':')[0]})"
-                if note not in self.notes:
-                    self.notes.append(note)
-            else:
-                note = f"--parallel batches: {threads} batches at once, one thread each"
-                if note not in self.notes:
-                    self.notes.append(note)
-                self._warn_batch_bound(batch_size)
-                return
-        self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
-        self._warn_batch_bound(batch_size)
+                self._note(f"runs one batch at a time under --parallel batches ({str(exc).split(':')[0]})")
+        if self.predictor is None:
+            self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
+        if self.predictor.batch_size < batch_size:  # loaded again per thread count: noted once
+            self._note(f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as "
+                       f"several graph calls")
 
     @property
     def batch_workers(self) -> int:
         return getattr(self.predictor, "batch_workers", 1)
 
-    def _warn_batch_bound(self, batch_size: int) -> None:
-        note = (f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as several "
-                f"graph calls")
-        if self.predictor.batch_size < batch_size and note not in self.notes:  # loaded again per thread count
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
             self.notes.append(note)
 
     def predict(self, batch: list) -> list:

@@ -91,6 +91,13 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
                            "dev": result.best_scores}, indent=2))
 
 
+# evaluate and predict: how --threads are used
+parallel_option = click.option(
+    "--parallel", type=click.Choice(["ops", "batches"]), default="ops", show_default=True,
+    help="How --threads are used: one batch at a time over all threads (ops: lowest latency), or that many batches "
+         "at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for small students).")
+
+
 @click.command("evaluate")
 @click.option("--model", help="Task model folder written by `edge-time finetune`.")
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
@@ -98,10 +105,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
               help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @click.option("--threads", type=COUNT, help="CPU threads.")
-@click.option("--parallel", type=click.Choice(["ops", "batches"]), default="ops", show_default=True,
-              help="How --threads are used: one batch at a time over all threads (ops: lowest latency), or that many "
-                   "batches at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for "
-                   "small students).")
+@parallel_option
 def evaluate(model, bundle, data, batch_size, threads, parallel) -> None:
     """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
 
@@ -134,10 +138,7 @@ def evaluate(model, bundle, data, batch_size, threads, parallel) -> None:
               "stdout when omitted.")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @click.option("--threads", type=COUNT, help="CPU threads.")
-@click.option("--parallel", type=click.Choice(["ops", "batches"]), default="ops", show_default=True,
-              help="How --threads are used: one batch at a time over all threads (ops: lowest latency), or that many "
-                   "batches at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for "
-                   "small students).")
+@parallel_option
 def predict(model, bundle, input_path, text, pretokenized, out, batch_size, threads, parallel) -> None:
     """Tag, parse, label or answer with a task model or an exported bundle.
 

@@ -65,7 +65,12 @@ def test_a_new_task_is_two_classes(toy_registered, tiny_encoder, tmp_path):
     loaded = load_bundle(tmp_path / "bundle")
     assert loaded.manifest.task == "toy"
     texts = ["cat dog", "cat dog bird house tree car cat dog"]
-    from_bundle = predict_texts(load_predictor(tmp_path / "bundle"), texts)
-    assert from_bundle == predict_texts(load_predictor(result.out), texts)
-    assert [json.loads(line)["label"] in ("short", "long") for line in from_bundle.splitlines()] == [True, True]
+    from_bundle = [json.loads(line) for line in predict_texts(load_predictor(tmp_path / "bundle"), texts).splitlines()]
+    from_model = [json.loads(line) for line in predict_texts(load_predictor(result.out), texts).splitlines()]
+    # Labels match exactly; probabilities to fp32 rounding (ONNX Runtime and PyTorch sum in different orders per CPU).
+    assert [row["label"] for row in from_bundle] == [row["label"] for row in from_model]
+    assert all(row["label"] in ("short", "long") for row in from_bundle)
+    for got, want in zip(from_bundle, from_model):
+        assert got["scores"].keys() == want["scores"].keys()
+        assert got["scores"] == pytest.approx(want["scores"], abs=1e-4)
     assert evaluate(tmp_path / "bundle", dev).scores == evaluate(result.out, dev).scores

@@ -198,15 +198,20 @@ def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, 
             shutil.move(session.end_profiling(), path)
     elif manifest.target == "executorch":
         import torch
-        from edge_time.runtime.backends import _size_executorch_threadpool
+        from edge_time.runtime.backends import BATCH_ONE_METHOD, _size_executorch_threadpool
         from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
 
         if threads:
             _size_executorch_threadpool(threads)
         module = _load_for_executorch_from_buffer(data, enable_etdump=True, debug_buffer_size=0)
         tensors = [torch.from_numpy(a) for a in arrays]
+        # the method ExecutorchRunner runs for this batch; outputs not cloned (the clone would run
+        # on torch's thread pool, whose spinning workers slow XNNPACK's, see ExecutorchRunner.run)
+        method = (BATCH_ONE_METHOD if tensors[0].shape[0] == 1 and BATCH_ONE_METHOD in module.method_names()
+                  else "forward")
+        info["method"] = method
         for _ in range(1 + runs):
-            module.forward(tensors)
+            module.run_method(method, tensors, clone_outputs=False)
         if not module.has_etdump():
             raise RuntimeError("this ExecuTorch runtime was built without the event tracer (no ETDump)")
         module.write_etdump_result_to_file(path)

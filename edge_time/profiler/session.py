@@ -214,7 +214,8 @@ def _op_table(result: dict, bundle: Path, raw_dir: Path) -> dict:
         table = summarise(info.get("kind", ""), raw_dir / info["file"], graph)
     except ProfileError as exc:
         return {"available": False, "reason": str(exc), "trace": info["file"]}
-    return {"available": True, "trace": f"raw/{info['file']}", **table}
+    method = {"method": info["method"]} if info.get("method") else {}
+    return {"available": True, "trace": f"raw/{info['file']}", **method, **table}
 
 
 def _label_emulation(report: dict, entry: dict, say: Say) -> None:

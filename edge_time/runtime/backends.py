@@ -131,7 +131,17 @@ class ExecutorchRunner:
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         tensors = [self._torch.from_numpy(a) for a in _cast(inputs, self.specs)]
         method = self.batch_one if self.batch_one is not None and tensors[0].shape[0] == 1 else self.method
-        return [t.numpy().copy() for t in method.execute(tensors)]
+        # The pybindings return each output as an ATen clone, which runs on torch's OpenMP pool when
+        # that has several threads; its workers then spin for a while after the copy and take a core
+        # from XNNPACK's threads in the next call (MiniLM int8, batch 1, 2 threads: 7.0 -> 5.2 ms
+        # with the copy on one thread, docs/benchmarks.md). torch does no other work here.
+        threads = self._torch.get_num_threads()
+        self._torch.set_num_threads(1)
+        try:
+            outputs = method.execute(tensors)
+        finally:
+            self._torch.set_num_threads(threads)
+        return [t.numpy().copy() for t in outputs]
 
 
 # the one list of targets: bundle.TARGETS, the profiler schemas' target enums and the exporters

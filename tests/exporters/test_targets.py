@@ -114,3 +114,31 @@ def test_executorch_default_program_runs_single_rows_in_its_batch_one_method(tin
     ref = reference_hidden(tiny_bert, batch.input_ids, batch.attention_mask)
     hidden = bundle.run(batch.arrays())["last_hidden_state"]
     assert masked_cosine(ref, hidden, batch.attention_mask) >= MIN_COSINE[quantize]
+
+
+def test_executorch_runner_copies_outputs_on_one_torch_thread(tiny_bert, tmp_path):
+    """The pybindings clone outputs with ATen; on torch's multi-threaded pool that copy left spinning
+    workers that slowed XNNPACK's next call, so the runner holds torch at one thread during execute,
+    puts the caller's count back, and its arrays are its own (a later call does not change them)."""
+    result = export_model(tiny_bert, "executorch", tmp_path / "bundle", graph_batch=1)
+    bundle = load_bundle(result.bundle_dir, threads=2)
+    rows = [bundle.encode([text]).arrays() for text in NEW_TEXTS[:2]]
+    runner, _ = bundle._runner(rows[0]["input_ids"].shape[1])
+    seen, method = [], runner.method
+
+    class Recording:
+        def execute(self, tensors):
+            seen.append(torch.get_num_threads())
+            return method.execute(tensors)
+
+    runner.method = Recording()
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        first = bundle.run(rows[0])["last_hidden_state"]
+        kept = first.copy()
+        bundle.run(rows[1])
+        assert seen == [1, 1] and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(first, kept)

@@ -45,6 +45,7 @@ def test_executorch_table_from_etdump_names_the_xnnpack_delegate(op_report):
     table = runs["executorch"]["op_profile"]
     assert table["available"], table
     assert table["runtime"] == "executorch" and table["timed"] and table["runs"] == 3
+    assert table["method"] == "forward_batch1", "batch 1: the method the runtime runs for single rows"
     assert sum(r["share"] for r in table["ops"]) == pytest.approx(1.0, abs=1e-6)
     delegated = [r for r in table["ops"] if r["delegated"]]
     assert delegated and all(r["backend"] == "XNNPACK" for r in delegated)

@@ -198,18 +198,21 @@ def capture_op_profile(model, inputs: dict, seq_len: int, path: str, runs: int, 
             shutil.move(session.end_profiling(), path)
     elif manifest.target == "executorch":
         import torch
-        from edge_time.runtime.backends import BATCH_ONE_METHOD, _size_executorch_threadpool
+        from edge_time.runtime.backends import (BATCH_ONE_METHOD, _executorch_threads, _size_executorch_threadpool,
+                                                executorch_runs_rows)
         from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
 
         if threads:
             _size_executorch_threadpool(threads)
         module = _load_for_executorch_from_buffer(data, enable_etdump=True, debug_buffer_size=0)
         tensors = [torch.from_numpy(a) for a in arrays]
-        # the method ExecutorchRunner runs for this batch; outputs not cloned (the clone would run
-        # on torch's thread pool, whose spinning workers slow XNNPACK's, see ExecutorchRunner.run)
-        method = (BATCH_ONE_METHOD if tensors[0].shape[0] == 1 and BATCH_ONE_METHOD in module.method_names()
-                  else "forward")
-        info["method"] = method
+        # the method ExecutorchRunner runs for this batch (a batch it runs row by row: one row of it);
+        # outputs not cloned (the clone runs on torch's thread pool, see ExecutorchRunner._execute)
+        batch, seq = tensors[0].shape[:2]
+        method = info["method"] = "forward"
+        if BATCH_ONE_METHOD in module.method_names() and executorch_runs_rows(batch, seq, _executorch_threads()):
+            method, tensors = BATCH_ONE_METHOD, [t[:1] for t in tensors]
+            info["method"] = method + (f" (one row: the runtime runs batch {batch} row by row)" if batch > 1 else "")
         for _ in range(1 + runs):
             module.run_method(method, tensors, clone_outputs=False)
         if not module.has_etdump():

@@ -90,20 +90,39 @@ class TfliteRunner:
         return [self.interpreter.get_tensor(d["index"]).copy() for d in self.output_details]
 
 
+def _executorch_threads() -> int:
+    """The size of ExecuTorch's threadpool (all cores unless resized); 1 for a build without the API."""
+    try:
+        from executorch.extension.pybindings.portable_lib import _threadpool_get_thread_count
+    except ImportError:
+        return 1
+    return max(1, int(_threadpool_get_thread_count()))
+
+
 def _size_executorch_threadpool(threads: int) -> None:
     """XNNPACK runs on ExecuTorch's own process-wide threadpool, sized to the core count at start;
     torch.set_num_threads does not reach it."""
     try:
-        from executorch.extension.pybindings.portable_lib import (_threadpool_get_thread_count,
-                                                                  _unsafe_reset_threadpool)
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
     except ImportError:  # a build without the threadpool API
         return
-    if _threadpool_get_thread_count() != threads:
+    if _executorch_threads() != threads:
         _unsafe_reset_threadpool(threads)
 
 
 # the method an ExecuTorch program holds beside ``forward`` for batch-1 calls (edge_time.exporters.executorch)
 BATCH_ONE_METHOD = "forward_batch1"
+# Batches whose rows hold at least this many tokens per XNNPACK thread run row by row in the batch-1
+# method, shorter ones in the dynamic ``forward``: the dynamic form's per-head linears are narrow
+# GEMMs, the batch-1 form's full-width ones need enough rows per thread to pay for the calls
+# (MiniLM int8, Xeon: rows took 0.66-0.86x the dynamic time from 32 tokens at 1 thread and from 64
+# at 2, but 1.13-1.63x at 16-32 tokens on 2 threads; docs/benchmarks.md).
+ROW_TOKENS_PER_THREAD = 32
+
+
+def executorch_runs_rows(batch: int, seq_len: int, threads: int) -> bool:
+    """Whether a program with a batch-1 method runs this batch row by row in it (see above)."""
+    return batch == 1 or seq_len >= ROW_TOKENS_PER_THREAD * threads
 
 
 class ExecutorchRunner:
@@ -123,14 +142,21 @@ class ExecutorchRunner:
         self._model = model  # the program reads from this buffer without copying it: keep it alive
         self._program = Runtime.get().load_program(model)
         self.method = self._program.load_method("forward")
-        # single rows go to the batch-1 form where the program has it (faster per row on CPUs)
+        # single rows, and batches of long enough rows, go to the batch-1 form where the program has it
         self.batch_one = (self._program.load_method(BATCH_ONE_METHOD)
                           if BATCH_ONE_METHOD in self._program.method_names else None)
+        self.threads = threads or _executorch_threads()
         self.specs = manifest.inputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         tensors = [self._torch.from_numpy(a) for a in _cast(inputs, self.specs)]
-        method = self.batch_one if self.batch_one is not None and tensors[0].shape[0] == 1 else self.method
+        batch, seq = tensors[0].shape[:2]
+        if self.batch_one is None or not executorch_runs_rows(batch, seq, self.threads):
+            return self._execute(self.method, tensors)
+        rows = [self._execute(self.batch_one, [t[i:i + 1] for t in tensors]) for i in range(batch)]
+        return rows[0] if batch == 1 else [np.concatenate(parts) for parts in zip(*rows)]
+
+    def _execute(self, method, tensors: list) -> list[np.ndarray]:
         # The pybindings return each output as an ATen clone, which runs on torch's OpenMP pool when
         # that has several threads; its workers then spin for a while after the copy and take a core
         # from XNNPACK's threads in the next call (MiniLM int8, batch 1, 2 threads: 7.0 -> 5.2 ms

@@ -93,9 +93,10 @@ def test_executorch_batch_one_graph_runs_larger_batches_row_by_row(tiny_bert, tm
 
 @pytest.mark.parametrize("quantize", ["none", "int8-dynamic"])
 def test_executorch_default_program_runs_single_rows_in_its_batch_one_method(tiny_bert, tmp_path, quantize):
-    """The default .pte holds a dynamic-batch ``forward`` and a batch-1 ``forward_batch1``; a single row
-    runs in the latter and gives the dynamic method's numbers (fp32: to rounding)."""
-    from edge_time.runtime.backends import BATCH_ONE_METHOD
+    """The default .pte holds a dynamic-batch ``forward`` and a batch-1 ``forward_batch1``; a single row,
+    and a batch of long enough rows (row by row), run in the latter and give the dynamic method's
+    numbers (fp32: to rounding); a batch of short rows runs in ``forward``."""
+    from edge_time.runtime.backends import BATCH_ONE_METHOD, ROW_TOKENS_PER_THREAD
 
     result = export_model(tiny_bert, "executorch", tmp_path / "bundle", quantize=quantize)
     assert [(g.batch, g.seq_len) for g in result.manifest.graphs] == [(None, None)]
@@ -110,10 +111,29 @@ def test_executorch_default_program_runs_single_rows_in_its_batch_one_method(tin
         np.testing.assert_allclose(single, dynamic, rtol=1e-4, atol=1e-4)
     else:
         assert masked_cosine(single, dynamic, row["attention_mask"]) >= MIN_COSINE[quantize]
-    batch = bundle.encode(NEW_TEXTS)  # several rows: the dynamic method
+    batch = bundle.encode(NEW_TEXTS)  # several short rows: the dynamic method
+    assert batch.input_ids.shape[1] < ROW_TOKENS_PER_THREAD
     ref = reference_hidden(tiny_bert, batch.input_ids, batch.attention_mask)
     hidden = bundle.run(batch.arrays())["last_hidden_state"]
     assert masked_cosine(ref, hidden, batch.attention_mask) >= MIN_COSINE[quantize]
+    # rows of >= ROW_TOKENS_PER_THREAD tokens (1 thread): row by row in the batch-1 method, same numbers
+    long = bundle.encode(NEW_TEXTS, seq_len=ROW_TOKENS_PER_THREAD + 8)
+    rows, method = [], runner.batch_one
+
+    class Recording:
+        def execute(self, tensors):
+            rows.append(tuple(tensors[0].shape))
+            return method.execute(tensors)
+
+    runner.batch_one = Recording()
+    by_rows = bundle.run(long.arrays())["last_hidden_state"]
+    assert rows == [(1, ROW_TOKENS_PER_THREAD + 8)] * len(NEW_TEXTS)
+    inputs = [torch.from_numpy(long.arrays()[spec.name]) for spec in bundle.manifest.inputs]
+    dynamic = runner.method.execute(inputs)[0].numpy()
+    if quantize == "none":
+        np.testing.assert_allclose(by_rows, dynamic, rtol=1e-4, atol=1e-4)
+    else:
+        assert masked_cosine(by_rows, dynamic, long.attention_mask) >= MIN_COSINE[quantize]
 
 
 def test_executorch_runner_copies_outputs_on_one_torch_thread(tiny_bert, tmp_path):

@@ -172,7 +172,6 @@ def bench(config: BenchConfig) -> BenchResult:
     examples = read_task_data(config.task_data, task, infos)
     lengths = [len(reader.words(e)) for e in examples]
     units = sum(lengths) if reader.unit == "words" else len(examples)
-    order = length_order(lengths)
     probe = EnergyProbe.find(config.power)
     batch_sizes = tuple(sorted(set(config.batch_sizes)))
     n_systems = len(infos) + bool(config.spacy)
@@ -199,16 +198,17 @@ def bench(config: BenchConfig) -> BenchResult:
         if config.spacy:
             systems.append(baseline)
         inputs = [system.prepare(examples) for system in systems]
+        orders = [length_order(system.batch_lengths(examples) or lengths) for system in systems]
         for s, system in enumerate(systems):
             for b in batch_sizes:
                 with progress.step(f"warm-up {system.name}, batch {b}"):
-                    predictions, _, _ = run_pass(system, inputs[s], order, b)
+                    predictions, _, _ = run_pass(system, inputs[s], orders[s], b)
                     scores[s, b] = system.score(examples, predictions)
         for round_ in range(1, config.repeats + 1):
             for s, system in enumerate(systems):
                 for b in batch_sizes:
                     with progress.step(f"round {round_}/{config.repeats}: {system.name}, batch {b}"):
-                        _, seconds, wall = run_pass(system, inputs[s], order, b)
+                        _, seconds, wall = run_pass(system, inputs[s], orders[s], b)
                         timings[s, b].pass_seconds.append(wall)
                         timings[s, b].call_seconds.extend(seconds)
         best = [max(batch_sizes, key=lambda b: timings[s, b].rate(units)["median"]) for s in range(n_systems)]
@@ -218,15 +218,15 @@ def bench(config: BenchConfig) -> BenchResult:
                 energy.append(probe.unavailable())
                 continue
             with progress.step(f"energy {system.name}, batch {best[s]}"):
-                energy.append(probe.measure(system, inputs[s], order, best[s], units, config.energy_seconds))
+                energy.append(probe.measure(system, inputs[s], orders[s], best[s], units, config.energy_seconds))
         by_threads: dict[int, dict[int, float]] = {s: {} for s in range(n_systems)}
         for threads in scaling_threads:  # reloaded per count: runtimes size their pools when a bundle loads
             with threadpool_limits(limits=threads):
                 for s, system in enumerate(systems):
                     with progress.step(f"{threads} thread(s): {system.name}, batch {best[s]}"):
                         system.load(max(batch_sizes), threads, config.parallel)
-                        run_pass(system, inputs[s], order, best[s])
-                        timing = Timing(best[s], [run_pass(system, inputs[s], order, best[s])[2]
+                        run_pass(system, inputs[s], orders[s], best[s])
+                        timing = Timing(best[s], [run_pass(system, inputs[s], orders[s], best[s])[2]
                                                   for _ in range(config.repeats)], [])
                         by_threads[s][threads] = timing.rate(units)["median"]
     machine["load_average_after"] = list(os.getloadavg())

@@ -43,6 +43,11 @@ class System:
     def prepare(self, examples: list) -> list:
         return examples
 
+    def batch_lengths(self, examples: list) -> list[int] | None:
+        """The length per example that this system's cost follows, which its batches are sorted by
+        (None: the task's word count)."""
+        return None
+
     def predict(self, batch: list) -> list:
         raise NotImplementedError
 
@@ -149,6 +154,16 @@ class EdgeTimeSystem(System):
     def _note(self, note: str) -> None:
         if note not in self.notes:
             self.notes.append(note)
+
+    def batch_lengths(self, examples: list) -> list[int] | None:
+        """Token counts for word-level tasks: the graph's cost follows tokens, and the predictor sorts its
+        own batches by them (TaskPredictor._map_word_batches), so the bench batches as a user's whole-file
+        ``parse`` would."""
+        reader = get_task(self.task)
+        if not reader.graph.word_level:
+            return None
+        encodings = self.predictor.text_encoder.tokenize_words([reader.words(e) for e in examples])
+        return [len(e.ids) for e in encodings]
 
     def predict(self, batch: list) -> list:
         return get_task(self.task).predict(self.predictor, batch)

@@ -76,8 +76,8 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
     latency at batch 1, throughput per batch size, energy (where the host has a power sensor),
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
 
-    Every system reads the same examples in the same length-sorted batches, with the same
-    threads; timing covers tokenization (or spaCy Doc building), the graph and decoding to task
+    Every system reads the same examples in length-sorted batches of the same size (edge-time
+    models sorted by token count, spaCy by word count), with the same threads; timing covers tokenization (or spaCy Doc building), the graph and decoding to task
     predictions, after an untimed warm-up pass, in rounds that interleave the systems.
     """
     from rich.console import Console

@@ -63,7 +63,8 @@ class TextEncoder:
         self.max_length = max_length
         self.position_offset = info.position_offset
 
-    def _batch(self, encodings, seq_len: int | None) -> Encoded:
+    def pad(self, encodings: list, seq_len: int | None = None) -> Encoded:
+        """One right-padded batch of ``tokenizers`` encodings (to ``seq_len``, or to the longest)."""
         longest = max((len(e.ids) for e in encodings), default=1)
         width = seq_len if seq_len is not None else longest
         if longest > width:
@@ -82,11 +83,16 @@ class TextEncoder:
         """Encode raw texts; ``seq_len`` pads to a fixed length (for fixed-shape buckets)."""
         if isinstance(texts, str):
             texts = [texts]
-        return self._batch(self.tokenizer.encode_batch(list(texts)), seq_len)
+        return self.pad(self.tokenizer.encode_batch(list(texts)), seq_len)
 
     def encode_words(self, sentences: list[list[str]], seq_len: int | None = None) -> Encoded:
         """Encode pre-tokenized sentences; ``word_ids`` map tokens back to the given words."""
-        return self._batch(self.tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True), seq_len)
+        return self.pad(self.tokenize_words(sentences), seq_len)
+
+    def tokenize_words(self, sentences: list[list[str]]) -> list:
+        """The ``tokenizers`` encodings of pre-tokenized sentences, unpadded (:meth:`pad` batches them): a
+        caller that sorts by token count tokenizes once and pads each batch from these."""
+        return self.tokenizer.encode_batch([list(s) for s in sentences], is_pretokenized=True)
 
     def piece_starts(self, words: list[str], max_words: int) -> list[int]:
         """Where to cut pre-tokenized ``words`` into consecutive pieces that each fit ``max_length``

@@ -202,3 +202,32 @@ def test_parallel_batches_keeps_several_onnx_batches_in_flight(ud_model, ud_bund
     assert threading.get_ident() not in seen and len(calls) == (len(inputs) + 1) // 2 and wall > 0
     assert all(p is not None for p in predictions)
 
+
+
+def test_each_system_is_batched_along_the_length_its_cost_follows(ud_bundle, spacy_pipeline, data, tmp_path,
+                                                                   monkeypatch):
+    """edge-time bundles read batches sorted by token count (as their own whole-file parse sorts), spaCy
+    by word count; both see every example exactly once per pass."""
+    from edge_time.bench import measure
+    from edge_time.bench.models import EdgeTimeSystem, inspect_model, read_task_data
+
+    examples = read_task_data(data["ud_dev"], "ud", [])
+    system = EdgeTimeSystem(inspect_model(ud_bundle), "b")
+    system.load(2, 1)
+    tokens = [len(e.ids) for e in system.predictor.text_encoder.tokenize_words([s.forms for s in examples])]
+    assert system.batch_lengths(examples) == tokens
+
+    words = [len(s.forms) for s in examples]
+    assert measure.length_order(tokens) != measure.length_order(words)  # the toy data tells them apart
+    orders = {}
+    real = measure.run_pass
+
+    def watching(system, inputs, order, batch_size):
+        orders.setdefault(system.family, order)
+        return real(system, inputs, order, batch_size)
+
+    monkeypatch.setattr("edge_time.bench.api.run_pass", watching)
+    bench(BenchConfig(models=[ud_bundle], task_data=data["ud_dev"], spacy=str(spacy_pipeline), batch_sizes=(2,),
+                      repeats=1, power="none", out=tmp_path / "o", progress=False))
+    assert orders["edge-time"] == measure.length_order(tokens)
+    assert orders["spaCy"] == measure.length_order(words)

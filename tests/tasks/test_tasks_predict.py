@@ -193,3 +193,23 @@ def test_pieces_starts_of_a_batch_equal_piece_starts_per_sentence(tiny_encoder):
     sentences = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 14))] for _ in range(60)]
     assert encoder.pieces_starts(sentences, max_words=6) == [encoder.piece_starts(s, max_words=6) for s in sentences]
     assert any(len(s) > 1 for s in encoder.pieces_starts(sentences, max_words=6))  # some are cut
+
+
+def test_word_batches_are_sorted_by_token_count_and_results_keep_input_order(trained):
+    """The graph's cost follows tokens, not words: batches are cut from sentences sorted by token count
+    (each tokenized once), and predictions come back in the caller's order."""
+    from edge_time.tasks import load_predictor
+
+    predictor = load_predictor(trained["ud"].out, batch_size=2)
+    # word counts rise while token counts fall: long words split into many subwords
+    sentences = [["unbelievably"] * 4, ["unbelievably", "cat", "x"], ["a", "cat", "sees", "x", "dog"],
+                 ["a", "x", "x", "x", "x", "x", "a"]]
+    tokens = [len(e.ids) for e in predictor.text_encoder.tokenize_words(sentences)]
+    assert sorted(tokens) != [tokens[i] for i in sorted(range(4), key=lambda i: len(sentences[i]))]
+    widths, run = [], predictor._run
+    predictor._run = lambda arrays: widths.append(arrays["input_ids"].shape) or run(arrays)
+    parses = predictor.parse(sentences)
+    ascending = sorted(tokens)
+    assert widths == [(2, ascending[1]), (2, ascending[3])]  # the padding a token-sorted batching leaves
+    assert [p.words for p in parses] == sentences
+    assert parses == [predictor.parse([s])[0] for s in sentences]

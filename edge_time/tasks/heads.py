@@ -124,8 +124,8 @@ class UDHead(nn.Module):
                    for name, state in zip(self.tag_names, tag_states)]
         words = self.dropout(pool_words(parse_state, word_pool))
         dep, head = self.arc_dep(words), self.arc_head(words)
-        # (dep A + w) . head = dep A head + w . head: the head bias rides on the projection as its bias
-        arc = torch.bmm(F.linear(dep, self.arc_bilinear.t(), self.arc_head_bias.weight[0]), head.transpose(1, 2))
+        arc = torch.bmm(torch.matmul(dep, self.arc_bilinear), head.transpose(1, 2))
+        arc = arc + self.arc_head_bias(head).transpose(1, 2)
         # unsqueeze the int64 mask before casting: the reshape then stays outside XNNPACK, which
         # cannot take reshapes with two dynamic dimensions
         head_mask = word_mask[:, None, :].to(arc.dtype)

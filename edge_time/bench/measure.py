@@ -1,11 +1,11 @@
 """Timing passes and host energy for `edge-time bench`: one procedure for every contender.
 
 A pass predicts every example once, in length-sorted batches of one batch size (less padding;
-each system sorted by its own cost length, System.batch_lengths), timing each ``predict`` call: tokenization or Doc building,
-the graph and decoding to task predictions are inside the timed region; reading the file and
-scoring are not. Energy reuses the profiler's sensors: power is sampled while passes run back to
-back for a few seconds, then for an idle baseline of the same length, and what the passes cost
-above idle is divided by the words (or examples) they processed.
+each system sorted by the length its cost follows, System.batch_lengths), timing each ``predict``
+call: tokenization or Doc building, the graph and decoding to task predictions are inside the
+timed region; reading the file and scoring are not. Energy reuses the profiler's sensors: power
+is sampled while passes run back to back for a few seconds, then for an idle baseline of the same
+length, and what the passes cost above idle is divided by the words (or examples) they processed.
 """
 
 from __future__ import annotations

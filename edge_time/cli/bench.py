@@ -77,8 +77,9 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
 
     Every system reads the same examples in length-sorted batches of the same size (edge-time
-    models sorted by token count, spaCy by word count), with the same threads; timing covers tokenization (or spaCy Doc building), the graph and decoding to task
-    predictions, after an untimed warm-up pass, in rounds that interleave the systems.
+    models sorted by token count, spaCy by word count), with the same threads; timing covers
+    tokenization (or spaCy Doc building), the graph and decoding to task predictions, after an
+    untimed warm-up pass, in rounds that interleave the systems.
     """
     from rich.console import Console
 

@@ -139,7 +139,7 @@ class UDHead(nn.Module):
         # -> (b, d, l, h) -> (b, d, h, l). A rank-2 weight int8 quantizers take (its extra column per
         # label is w_dep_l, quantized on its own per-column scale), one large GEMM instead of b*l small
         # ones, and the linear terms and the head mask (zeroed head vectors) applied on (b, h, r+1)
-        # rather than as four passes over the (b, d, h, l) output (3% of the xs int8 ONNX graph).
+        # rather than as four passes over the (b, d, h, l) output (measured: 1% of the xs int8 ONNX graph).
         batch, width, rel = rel_dep.shape
         weight, bias = self._rel_projection()
         projected = F.linear(rel_dep, weight, bias).reshape(batch, width, -1, rel + 1)

@@ -61,21 +61,30 @@ def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
     return kept
 
 
+# Below every GELU's output (erf GELU: -0.16997, tanh GELU: -0.17004): adding it makes an FFN output's
+# input non-negative, so one per-token uint8 scale covers [0, max] with all 256 levels.
+GELU_FLOOR = 0.1701
+
+
 def _per_token_int8(path: Path, names: list[str]) -> None:
-    """Rewrites the named fp32 MatMuls (constant 2-D weights) of ``path`` to int8 with one activation
-    scale per token (row), in place.
+    """Rewrites the named fp32 MatMuls of ``path`` (GELU-fed, constant 2-D weights: the FFN outputs)
+    to int8 with one activation scale per token (row), in place.
 
     Why: a dynamic per-tensor scale is set by the few outlier tokens of an FFN output's input, which
     leaves the other tokens a handful of levels; a scale per token, as XNNPACK's dynamic int8 uses,
     does not (all-MiniLM-L6-v2, English parity texts: min cosine 0.9910 against 0.988 per tensor,
-    at 0.69x the graph time of keeping these MatMuls fp32; docs/benchmarks.md). Activations are
-    symmetric, stored as uint8 with zero point 128 (values 1..255), so onnxruntime runs its fast
-    u8 x s8 kernels; weights are 7-bit per column as elsewhere, so no pair sum overflows int16 on
-    AVX2 CPUs without VNNI. Needs opset 21 (QuantizeLinear with one block per row).
+    at 0.69x the graph time of keeping these MatMuls fp32; docs/benchmarks.md). A GELU's output
+    is at least -0.17, so the input is shifted by :data:`GELU_FLOOR` and quantized unsigned with
+    zero point 0: twice the levels of a symmetric scale, which spends half of them on values GELU
+    never gives. The shift comes back out exactly as a constant, ``GELU_FLOOR * column sums of the
+    quantized weight``, folded into the bias Add that follows (or a new Add). uint8 activations
+    keep onnxruntime on its fast u8 x s8 kernels; weights are 7-bit per column as elsewhere, so no
+    pair sum (at most 2 x 255 x 63) overflows int16 on AVX2 CPUs without VNNI. Needs opset 21
+    (QuantizeLinear with one block per row).
     """
     import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load(str(path))
     graph = model.graph
@@ -85,44 +94,89 @@ def _per_token_int8(path: Path, names: list[str]) -> None:
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     weights = {init.name: init for init in graph.initializer}
+    producer = {output: node.op_type for node in graph.node for output in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
 
     def constant(name: str, value) -> str:
         graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
     shared = {"axes": constant("per_token/axes", np.array([-1], np.int64)),
+              "floor": constant("per_token/gelu_floor", np.array(GELU_FLOOR, np.float32)),
               "tiny": constant("per_token/tiny", np.array(1e-8, np.float32)),
-              "inv127": constant("per_token/inv127", np.array(1 / 127, np.float32)),
+              "inv255": constant("per_token/inv255", np.array(1 / 255, np.float32)),
               "one": constant("per_token/one", np.array(1.0, np.float32)),
-              "zp": constant("per_token/zero_point", np.array([128], np.uint8))}
-    wanted, nodes = set(names), []
+              "zp": constant("per_token/zero_point", np.array(0, np.uint8))}
+    wanted, nodes, rewritten = set(names), [], 0
     for node in graph.node:
         if node.name not in wanted:
             nodes.append(node)
             continue
+        if producer.get(node.input[0]) not in ("Gelu", "FastGelu", "BiasGelu"):
+            raise ExportError(f"per-token int8: MatMul {node.name} is not fed by a GELU")
         weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
         weight_scale = (np.maximum(np.abs(weight).max(axis=0), 1e-12) / 63).astype(np.float32)
-        p, x = f"{node.name}/per_token/", node.input[0]
-        quantized = constant(p + "weight", np.clip(np.round(weight / weight_scale), -63, 63).astype(np.int8))
+        quantized = np.clip(np.round(weight / weight_scale), -63, 63).astype(np.int8)
+        # x @ W = (x + floor) @ W - floor * column sums of W, with W as quantized
+        correction = (-GELU_FLOOR * (quantized.astype(np.float32) * weight_scale).sum(axis=0)).astype(np.float32)
+        p, x, y = f"{node.name}/per_token/", node.input[0], node.output[0]
         nodes += [
-            helper.make_node("Abs", [x], [p + "abs"], name=p + "abs"),
-            helper.make_node("ReduceMax", [p + "abs", shared["axes"]], [p + "absmax"], keepdims=1, name=p + "absmax"),
-            helper.make_node("Max", [p + "absmax", shared["tiny"]], [p + "range"], name=p + "range"),
-            helper.make_node("Mul", [p + "range", shared["inv127"]], [p + "scale"], name=p + "scale"),
-            helper.make_node("Shape", [p + "scale"], [p + "shape"], name=p + "shape"),
-            helper.make_node("Expand", [shared["zp"], p + "shape"], [p + "zero_point"], name=p + "zero_point"),
-            helper.make_node("QuantizeLinear", [x, p + "scale", p + "zero_point"], [p + "x"], axis=-1,
+            helper.make_node("Add", [x, shared["floor"]], [p + "shifted"], name=p + "shift"),
+            helper.make_node("ReduceMax", [p + "shifted", shared["axes"]], [p + "max"], keepdims=1, name=p + "max"),
+            helper.make_node("Max", [p + "max", shared["tiny"]], [p + "range"], name=p + "range"),
+            helper.make_node("Mul", [p + "range", shared["inv255"]], [p + "scale"], name=p + "scale"),
+            # no zero point given: uint8 with zero point 0
+            helper.make_node("QuantizeLinear", [p + "shifted", p + "scale"], [p + "x"], axis=-1,
                              block_size=int(weight.shape[0]), name=p + "quantize"),
             helper.make_node("MatMulIntegerToFloat",
-                             [p + "x", quantized, shared["one"], constant(p + "weight_scale", weight_scale),
-                              shared["zp"], constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
+                             [p + "x", constant(p + "weight", quantized), shared["one"],
+                              constant(p + "weight_scale", weight_scale), shared["zp"],
+                              constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
                              [p + "y"], domain="com.microsoft", name=p + "matmul"),
-            helper.make_node("Mul", [p + "y", p + "scale"], [node.output[0]], name=p + "rescale"),
         ]
-    if len(wanted) != sum(node.name.endswith("/per_token/matmul") for node in nodes):
+        bias_add = consumers.get(y, [])
+        bias_name = next((name for name in bias_add[0].input if name != y), None) if len(bias_add) == 1 else None
+        if (bias_add and bias_add[0].op_type == "Add" and bias_name in weights
+                and tuple(weights[bias_name].dims) == (weight.shape[1],) and len(consumers[bias_name]) == 1):
+            bias = weights[bias_name]
+            bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias).astype(np.float32) + correction,
+                                                  bias_name))
+            nodes.append(helper.make_node("Mul", [p + "y", p + "scale"], [y], name=p + "rescale"))
+        else:
+            nodes += [helper.make_node("Mul", [p + "y", p + "scale"], [p + "rescaled"], name=p + "rescale"),
+                      helper.make_node("Add", [p + "rescaled", constant(p + "correction", correction)], [y],
+                                       name=p + "unshift")]
+        rewritten += 1
+    if rewritten != len(wanted):
         raise ExportError(f"per-token int8: MatMuls {sorted(wanted)} not all found in {path.name}")
     del graph.node[:]
     graph.node.extend(nodes)
+    onnx.save(model, str(path))
+
+
+def _unfused_residuals(path: Path) -> None:
+    """Rewrites, in place, each Add whose only consumers are LayerNormalizations as a Sum.
+
+    onnxruntime's graph optimizer fuses Add -> LayerNormalization into its SkipLayerNormalization
+    kernel, which (onnxruntime 1.32, x86) runs 5-10x slower than the two ops it replaces (8 x 40 x 256:
+    725 us against 121; docs/benchmarks.md). The fusion matches Add only, so a Sum, the same function,
+    keeps the fast kernels in any onnxruntime session that loads the bundle, not just edge-time's.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    consumers: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    outputs = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        feeds = consumers.get(node.output[0], []) if node.op_type == "Add" else []
+        if feeds and all(op == "LayerNormalization" for op in feeds) and node.output[0] not in outputs:
+            node.op_type = "Sum"
     onnx.save(model, str(path))
 
 
@@ -167,17 +221,20 @@ class OnnxTarget(ExportTarget):
         import onnxruntime as ort
         import torch
 
+        from edge_time.modeling.encoder import onnx_form
+
         with tempfile.TemporaryDirectory(prefix="edge-time-onnx-") as tmp_name:
             tmp = Path(tmp_name)
             raw = tmp / "model.raw.onnx"
             progress("torch.onnx.export (dynamo, dynamic batch and sequence axes)")
             try:
-                program = torch.onnx.export(spec.module, trace_example(spec), dynamo=True,
+                program = torch.onnx.export(onnx_form(spec.module), trace_example(spec), dynamo=True,
                                             input_names=spec.input_names, output_names=spec.output_names,
                                             dynamic_shapes=dynamic_shapes_for(spec), verbose=False)
                 program.save(str(raw))
             except Exception as exc:  # torch.onnx raises many types; report the first line
                 raise ExportError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
+            _unfused_residuals(raw)
 
             progress("onnxruntime graph optimisation (extended, portable across CPUs)")
             optimized = tmp / "model.opt.onnx"

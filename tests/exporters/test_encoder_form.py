@@ -9,11 +9,13 @@ delegate splits and the second test fails.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from edge_time.modeling.encoder import EdgeEncoder, xnnpack_form
+from edge_time.modeling.encoder import EdgeEncoder, LayerNorm, onnx_form, xnnpack_form
 
 TEXTS = ["the quick brown fox jumps over the lazy dog while a man is playing guitar",
          "die katze schläft auf dem warmen sofa", "choose format cells", "edge"]
@@ -68,6 +70,43 @@ def test_xnnpack_form_computes_the_same_function(tiny):
         expected, got = plain(ids, mask), rewritten(ids, mask)
     for layer in range(expected.shape[0]):
         torch.testing.assert_close(got[layer][real], expected[layer][real], rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_form_has_native_layer_norms_and_computes_the_same_function(tiny):
+    _, model, tokenizer = tiny
+    ids, mask = right_padded(tokenizer)
+    real = mask.bool()
+    plain = EdgeEncoder(model, all_layers=True).eval()
+    rewritten = onnx_form(torch.nn.Sequential(plain))[0]
+    assert not any(isinstance(m, LayerNorm) for m in rewritten.modules())
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in rewritten.modules()) == 2 * model.config.num_hidden_layers + 1
+    assert any(isinstance(m, LayerNorm) for m in plain.modules())  # a copy: the original is untouched
+    with torch.no_grad():
+        expected, got = plain(ids, mask), rewritten(ids, mask)
+    for layer in range(expected.shape[0]):
+        torch.testing.assert_close(got[layer][real], expected[layer][real], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("quantize", ["none", "int8-dynamic"])
+def test_onnx_bundle_keeps_layer_norms_out_of_skip_layer_normalization(tiny_bert, tmp_path, quantize):
+    """The ONNX graph holds native LayerNormalizations, and onnxruntime's optimizer (run by the exporter
+    and again by every session) leaves them unfused: its SkipLayerNormalization ran 5-10x slower."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from edge_time.exporters import export_model
+
+    result = export_model(tiny_bert, "onnx", tmp_path / "bundle", quantize=quantize)
+    assert result.parity["passed"]
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")  # what a session runs
+    ort.InferenceSession(str(result.bundle_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    ops = collections.Counter(node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx")).graph.node)
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    assert ops["LayerNormalization"] == 2 * layers + 1  # two per layer, plus the embeddings' norm
+    assert ops["SkipLayerNormalization"] == 0 and ops["ReduceMean"] == 0
 
 
 # Ops allowed outside the delegate: the two embedding lookups, position ids (arange, unsqueeze,

@@ -94,40 +94,60 @@ def test_int8_dynamic_quantizes_ffn_outputs_only_when_the_all_int8_graph_meets_t
     assert any(line.startswith("FFN outputs int8" if bar_met else "FFN outputs kept fp32") for line in said)
 
 
-def per_token_graph(tmp: Path, weight: np.ndarray) -> Path:
-    """y = x @ weight with x (batch, seq, k), its MatMul rewritten by the exporter's per-token int8 pass."""
+def gelu(x: np.ndarray) -> np.ndarray:
+    import torch
+
+    return torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+
+
+def per_token_graph(tmp: Path, weight: np.ndarray, bias: np.ndarray | None) -> Path:
+    """y = gelu(x) @ weight (+ bias) with x (batch, seq, k), its MatMul rewritten by the exporter's
+    per-token int8 pass."""
     from edge_time.exporters.onnx import _per_token_int8
 
+    nodes = [helper.make_node("Gelu", ["x"], ["h"], name="gelu"),
+             helper.make_node("MatMul", ["h", "w"], ["y" if bias is None else "xw"], name="ffn_out")]
+    constants = [numpy_helper.from_array(weight, "w")]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["xw", "b"], ["y"], name="ffn_bias"))
+        constants.append(numpy_helper.from_array(bias, "b"))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="ffn_out")], "ffn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", weight.shape[0]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", weight.shape[1]])],
-        [numpy_helper.from_array(weight, "w")])
+        nodes, "ffn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", weight.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", weight.shape[1]])], constants)
     path = tmp / "per_token.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), path)
     _per_token_int8(path, ["ffn_out"])
     return path
 
 
-def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path):
-    """Each token gets its own scale: a row of tiny activations beside a row of huge outliers keeps
-    its precision. Tolerance from the scales alone (half a step of each operand per product)."""
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path, with_bias):
+    """Each token gets its own scale over [GELU's floor, its max]: a row of tiny activations beside a
+    row of huge outliers keeps its precision, and the shift comes back out exactly (folded into the
+    bias, or added). Tolerance from the scales alone (half a step of each operand per product)."""
+    from edge_time.exporters.onnx import GELU_FLOOR
+
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((96, 24)).astype(np.float32)
+    bias = rng.standard_normal(24).astype(np.float32) if with_bias else None
     x = rng.standard_normal((2, 5, 96)).astype(np.float32)
     x[0, 0] *= 1e-3
     x[1, 2, :3] = 200.0  # outliers in one token only
-    got = run_graph(per_token_graph(tmp_path, weight), {"x": x}, tmp_path)[0]
-    quantized = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "per_token.onnx")).graph.initializer
-                 if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
+    got = run_graph(per_token_graph(tmp_path, weight, bias), {"x": x}, tmp_path)[0]
+    graph = onnx.load(str(tmp_path / "per_token.onnx")).graph
+    quantized = [numpy_helper.to_array(i) for i in graph.initializer if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
     assert len(quantized) == 1 and int(np.abs(quantized[0].astype(np.int32)).max()) <= 63  # 7-bit: AVX2-safe
+    assert sum(node.op_type == "Add" for node in graph.node) == 2  # the shift, then the bias or the correction
+    h = gelu(x)
+    assert h.min() >= -GELU_FLOOR
     half_w = np.abs(weight).max(axis=0) / 63 / 2  # per column
-    half_x = np.abs(x).max(axis=-1, keepdims=True) / 127 / 2  # per token
-    bound = np.abs(x) @ np.broadcast_to(half_w, weight.shape) + half_x * np.abs(weight).sum(axis=0) \
-        + weight.shape[0] * half_x * half_w
-    error = np.abs(got - x @ weight)
-    assert (error <= bound * 1.01 + 1e-6).all()
-    assert error[0, 0].max() < 1e-3 * error.max()  # the small token was not quantized on the outliers' scale
+    half_x = (h + GELU_FLOOR).max(axis=-1, keepdims=True) / 255 / 2  # per token, unsigned
+    bound = np.abs(h + GELU_FLOOR) @ np.broadcast_to(half_w, weight.shape) + half_x * np.abs(weight).sum(axis=0) \
+        + weight.shape[0] * half_x * half_w + GELU_FLOOR * weight.shape[0] * half_w
+    exact = h @ weight + (0 if bias is None else bias)
+    error = np.abs(got - exact)
+    assert (error <= bound * 1.01 + 1e-5).all()
+    assert error[0, 0].max() < 1e-2 * error.max()  # the small token was not quantized on the outliers' scale
 
 
 @needs_x86_emulator
@@ -135,7 +155,7 @@ def test_per_token_int8_matmul_gives_the_host_numbers_on_an_avx2_only_cpu(tmp_pa
     rng = np.random.default_rng(1)
     weight = rng.standard_normal((128, 32)).astype(np.float32)
     x = (rng.standard_normal((2, 7, 128)) * 30).astype(np.float32)
-    model = per_token_graph(tmp_path, weight)
+    model = per_token_graph(tmp_path, weight, rng.standard_normal(32).astype(np.float32))
     host, emulated = run_graph(model, {"x": x}, tmp_path)[0], run_graph(model, {"x": x}, tmp_path, AVX2_ONLY_CPU)[0]
     np.testing.assert_allclose(emulated, host, rtol=1e-4, atol=1e-4 * float(np.abs(host).max()))
 

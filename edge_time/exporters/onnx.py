@@ -35,30 +35,42 @@ def _in_dir(path: Path):
 FFN_INT8_BAR = (0.99, float("inf"), 0.985)
 
 
-def _matmuls_kept_float(path: Path, ffn_outputs: bool) -> list[str]:
-    """MatMuls that onnxruntime's int8 quantizers must leave in fp32.
+GELU_OPS = ("Gelu", "FastGelu", "BiasGelu")
 
-    * A MatMul whose constant operand has rank > 2 (the bilinear deprel scorer of UD heads,
-      ``[1, labels, d, d]``): per-channel quantization turns it into an integer MatMul whose
-      weight zero point onnxruntime rejects at run time ("b zero point is not valid").
-    * With ``ffn_outputs``, MatMuls fed by a GELU: the FFN-output projections. Their inputs carry
-      the large outlier activations of trained encoders, which one dynamic per-tensor int8 scale
-      covers badly (:data:`FFN_INT8_BAR` says when they are quantized anyway).
-    """
+
+def _matmuls_kept_float(path: Path) -> list[str]:
+    """MatMuls whose constant operand has rank > 2 (the bilinear deprel scorer of UD heads,
+    ``[1, labels, d, d]``): onnxruntime's int8 quantizers must leave them in fp32, as per-channel
+    quantization turns them into integer MatMuls whose weight zero point onnxruntime rejects at run
+    time ("b zero point is not valid")."""
     import onnx
 
     graph = onnx.load(str(path)).graph
-    producer = {output: node.op_type for node in graph.node for output in node.output}
     constant_rank = {init.name: len(init.dims) for init in graph.initializer}
-    kept = []
+    return [node.name for node in graph.node
+            if node.op_type == "MatMul" and any(constant_rank.get(name, 0) > 2 for name in node.input)]
+
+
+def _outlier_fed_matmuls(path: Path) -> tuple[list[str], list[str]]:
+    """MatMuls with a constant 2-D weight whose input carries the outlier activations of trained
+    models, which one dynamic per-tensor int8 scale covers badly: (FFN outputs, fed by a GELU;
+    GEGLU outputs, fed by a product with a GELU's output, as in the task heads' MLPs)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {output: node for node in graph.node for output in node.output}
+    constant_rank = {init.name: len(init.dims) for init in graph.initializer}
+    ffn, geglu = [], []
     for node in graph.node:
-        if node.op_type != "MatMul":
+        if node.op_type != "MatMul" or constant_rank.get(node.input[1]) != 2:
             continue
-        high_rank_weight = any(constant_rank.get(name, 0) > 2 for name in node.input)
-        ffn_output = ffn_outputs and producer.get(node.input[0]) in ("Gelu", "FastGelu", "BiasGelu")
-        if high_rank_weight or ffn_output:
-            kept.append(node.name)
-    return kept
+        feeder = producer.get(node.input[0])
+        if feeder is not None and feeder.op_type in GELU_OPS:
+            ffn.append(node.name)
+        elif feeder is not None and feeder.op_type == "Mul" and any(
+                producer.get(name) is not None and producer[name].op_type in GELU_OPS for name in feeder.input):
+            geglu.append(node.name)
+    return ffn, geglu
 
 
 # Below every GELU's output (erf GELU: -0.16997, tanh GELU: -0.17004): adding it makes an FFN output's
@@ -67,25 +79,30 @@ GELU_FLOOR = 0.1701
 
 
 def _per_token_int8(path: Path, names: list[str]) -> None:
-    """Rewrites the named fp32 MatMuls of ``path`` (GELU-fed, constant 2-D weights: the FFN outputs)
-    to int8 with one activation scale per token (row), in place.
+    """Rewrites the named fp32 MatMuls of ``path`` (constant 2-D weights) to int8 with one activation
+    scale per token (row), in place.
 
-    Why: a dynamic per-tensor scale is set by the few outlier tokens of an FFN output's input, which
-    leaves the other tokens a handful of levels; a scale per token, as XNNPACK's dynamic int8 uses,
-    does not (all-MiniLM-L6-v2, English parity texts: min cosine 0.9910 against 0.988 per tensor,
-    at 0.69x the graph time of keeping these MatMuls fp32; docs/benchmarks.md). A GELU's output
-    is at least -0.17, so the input is shifted by :data:`GELU_FLOOR` and quantized unsigned with
-    zero point 0: twice the levels of a symmetric scale, which spends half of them on values GELU
-    never gives. The shift comes back out exactly as a constant, ``GELU_FLOOR * column sums of the
-    quantized weight``, folded into the bias Add that follows (or a new Add). uint8 activations
-    keep onnxruntime on its fast u8 x s8 kernels; weights are 7-bit per column as elsewhere, so no
-    pair sum (at most 2 x 255 x 63) overflows int16 on AVX2 CPUs without VNNI. Needs opset 21
-    (QuantizeLinear with one block per row).
+    Why: a dynamic per-tensor scale is set by the few outlier tokens of the tensor, which leaves the
+    other tokens a handful of levels; a scale per token, as XNNPACK's dynamic int8 uses, does not
+    (all-MiniLM-L6-v2 FFN outputs, English parity texts: min cosine 0.9910 against 0.988 per tensor,
+    at 0.69x the graph time of keeping them fp32; a UD student's XPOS classifier alone: 0.957 label
+    agreement per tensor, 0.993 per token; docs/benchmarks.md).
+
+    A GELU's output is at least -0.17, so a GELU-fed input is shifted by :data:`GELU_FLOOR` and
+    quantized unsigned with zero point 0: twice the levels of a symmetric scale, which spends half
+    of them on values GELU never gives. The shift comes back out exactly as a constant, ``GELU_FLOOR
+    * column sums of the quantized weight``, folded into the bias Add that follows (or a new Add).
+    Other inputs are symmetric, stored as uint8 around zero point 128 (values 1..255). uint8
+    activations keep onnxruntime on its fast u8 x s8 kernels; weights are 7-bit per column as
+    elsewhere, so no pair sum (at most 2 x 255 x 63) overflows int16 on AVX2 CPUs without VNNI.
+    Needs opset 21 (QuantizeLinear with one block per row).
     """
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
+    if not names:
+        return
     model = onnx.load(str(path))
     graph = model.graph
     for opset in model.opset_import:
@@ -108,35 +125,52 @@ def _per_token_int8(path: Path, names: list[str]) -> None:
               "floor": constant("per_token/gelu_floor", np.array(GELU_FLOOR, np.float32)),
               "tiny": constant("per_token/tiny", np.array(1e-8, np.float32)),
               "inv255": constant("per_token/inv255", np.array(1 / 255, np.float32)),
+              "inv127": constant("per_token/inv127", np.array(1 / 127, np.float32)),
               "one": constant("per_token/one", np.array(1.0, np.float32)),
-              "zp": constant("per_token/zero_point", np.array(0, np.uint8))}
+              "zp0": constant("per_token/zero_point", np.array(0, np.uint8)),
+              "zp128": constant("per_token/zero_point_128", np.array([128], np.uint8))}
     wanted, nodes, rewritten = set(names), [], 0
     for node in graph.node:
         if node.name not in wanted:
             nodes.append(node)
             continue
-        if producer.get(node.input[0]) not in ("Gelu", "FastGelu", "BiasGelu"):
-            raise ExportError(f"per-token int8: MatMul {node.name} is not fed by a GELU")
         weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
         weight_scale = (np.maximum(np.abs(weight).max(axis=0), 1e-12) / 63).astype(np.float32)
         quantized = np.clip(np.round(weight / weight_scale), -63, 63).astype(np.int8)
+        p, x, y = f"{node.name}/per_token/", node.input[0], node.output[0]
+        shifted = producer.get(x) in GELU_OPS
+        if shifted:  # (x + floor) in [0, max]: uint8, zero point 0 (QuantizeLinear's default)
+            nodes += [helper.make_node("Add", [x, shared["floor"]], [p + "shifted"], name=p + "shift"),
+                      helper.make_node("ReduceMax", [p + "shifted", shared["axes"]], [p + "max"], keepdims=1,
+                                       name=p + "max"),
+                      helper.make_node("Max", [p + "max", shared["tiny"]], [p + "range"], name=p + "range"),
+                      helper.make_node("Mul", [p + "range", shared["inv255"]], [p + "scale"], name=p + "scale"),
+                      helper.make_node("QuantizeLinear", [p + "shifted", p + "scale"], [p + "x"], axis=-1,
+                                       block_size=int(weight.shape[0]), name=p + "quantize")]
+            zero_point = shared["zp0"]
+        else:  # x in [-absmax, absmax]: uint8 around 128
+            nodes += [helper.make_node("Abs", [x], [p + "abs"], name=p + "abs"),
+                      helper.make_node("ReduceMax", [p + "abs", shared["axes"]], [p + "absmax"], keepdims=1,
+                                       name=p + "absmax"),
+                      helper.make_node("Max", [p + "absmax", shared["tiny"]], [p + "range"], name=p + "range"),
+                      helper.make_node("Mul", [p + "range", shared["inv127"]], [p + "scale"], name=p + "scale"),
+                      helper.make_node("Shape", [p + "scale"], [p + "shape"], name=p + "shape"),
+                      helper.make_node("Expand", [shared["zp128"], p + "shape"], [p + "zero_point"],
+                                       name=p + "zero_point"),
+                      helper.make_node("QuantizeLinear", [x, p + "scale", p + "zero_point"], [p + "x"], axis=-1,
+                                       block_size=int(weight.shape[0]), name=p + "quantize")]
+            zero_point = shared["zp128"]
+        nodes.append(helper.make_node(
+            "MatMulIntegerToFloat", [p + "x", constant(p + "weight", quantized), shared["one"],
+                                     constant(p + "weight_scale", weight_scale), zero_point,
+                                     constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
+            [p + "y"], domain="com.microsoft", name=p + "matmul"))
+        if not shifted:
+            nodes.append(helper.make_node("Mul", [p + "y", p + "scale"], [y], name=p + "rescale"))
+            rewritten += 1
+            continue
         # x @ W = (x + floor) @ W - floor * column sums of W, with W as quantized
         correction = (-GELU_FLOOR * (quantized.astype(np.float32) * weight_scale).sum(axis=0)).astype(np.float32)
-        p, x, y = f"{node.name}/per_token/", node.input[0], node.output[0]
-        nodes += [
-            helper.make_node("Add", [x, shared["floor"]], [p + "shifted"], name=p + "shift"),
-            helper.make_node("ReduceMax", [p + "shifted", shared["axes"]], [p + "max"], keepdims=1, name=p + "max"),
-            helper.make_node("Max", [p + "max", shared["tiny"]], [p + "range"], name=p + "range"),
-            helper.make_node("Mul", [p + "range", shared["inv255"]], [p + "scale"], name=p + "scale"),
-            # no zero point given: uint8 with zero point 0
-            helper.make_node("QuantizeLinear", [p + "shifted", p + "scale"], [p + "x"], axis=-1,
-                             block_size=int(weight.shape[0]), name=p + "quantize"),
-            helper.make_node("MatMulIntegerToFloat",
-                             [p + "x", constant(p + "weight", quantized), shared["one"],
-                              constant(p + "weight_scale", weight_scale), shared["zp"],
-                              constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
-                             [p + "y"], domain="com.microsoft", name=p + "matmul"),
-        ]
         bias_add = consumers.get(y, [])
         bias_name = next((name for name in bias_add[0].input if name != y), None) if len(bias_add) == 1 else None
         if (bias_add and bias_add[0].op_type == "Add" and bias_name in weights
@@ -154,6 +188,10 @@ def _per_token_int8(path: Path, names: list[str]) -> None:
         raise ExportError(f"per-token int8: MatMuls {sorted(wanted)} not all found in {path.name}")
     del graph.node[:]
     graph.node.extend(nodes)
+    used = {name for node in nodes for name in node.input} | {output.name for output in graph.output}
+    kept = [init for init in graph.initializer if init.name in used]  # not the replaced fp32 weights
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     onnx.save(model, str(path))
 
 
@@ -270,20 +308,22 @@ class OnnxTarget(ExportTarget):
                                     weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
                                     calibrate_method=CalibrationMethod.MinMax,
                                     op_types_to_quantize=["MatMul", "Gemm"],
-                                    nodes_to_exclude=_matmuls_kept_float(pre, ffn_outputs=False))
+                                    nodes_to_exclude=_matmuls_kept_float(pre))
         return [GraphFile(file=self.graph_name())]
 
     @staticmethod
     def _quantize_dynamic(spec: ExportSpec, pre: Path, final: Path, options: ExportOptions,
                           progress: Callable[[str], None]) -> None:
-        """int8-dynamic with the FFN outputs int8 where that keeps :data:`FFN_INT8_BAR`: per tensor, else
-        per token (:func:`_per_token_int8`), else fp32.
+        """int8-dynamic, in the first of three forms, fastest first, that keeps :data:`FFN_INT8_BAR`
+        against PyTorch on the parity texts (``--parity-texts``): every MatMul one scale per tensor;
+        the outlier-fed ones (:func:`_outlier_fed_matmuls`: FFN and GEGLU outputs) one scale per token
+        (:func:`_per_token_int8`); or, kept without a check, the FFN outputs fp32 and GEGLU outputs per
+        token, the most faithful form.
 
-        Quantized, they are a quarter of a small encoder's graph time (all-MiniLM-L6-v2: 67 -> 43 ms
-        at batch 8, docs/export_performance.md), but one dynamic scale per tensor fits their
-        outlier channels badly, the more so the deeper the model. So each form, fastest first, is
-        built and checked against PyTorch on the parity texts (``--parity-texts``), and the first
-        that agrees that closely is kept.
+        The FFN outputs are a quarter of a small encoder's graph time quantized (all-MiniLM-L6-v2:
+        67 -> 43 ms at batch 8, docs/export_performance.md), but one dynamic scale per tensor fits
+        their outlier channels badly, the more so the deeper the model; the heads' GEGLU outputs feed
+        1,000-class classifiers whose near-tied labels flip under a coarse scale.
         """
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -309,16 +349,16 @@ class OnnxTarget(ExportTarget):
                      + ("" if check["passed"] else f": missed the bar ({check['failures'][0]})"))
             return check["passed"]
 
-        ffn_float = _matmuls_kept_float(pre, ffn_outputs=True)
-        high_rank = _matmuls_kept_float(pre, ffn_outputs=False)
-        ffn = [name for name in ffn_float if name not in high_rank]
-        progress("int8 dynamic quantization (per-channel 7-bit weights); FFN outputs checked against PyTorch")
+        high_rank = _matmuls_kept_float(pre)
+        ffn, geglu = _outlier_fed_matmuls(pre)
+        progress("int8 dynamic quantization (per-channel 7-bit weights); each form checked against PyTorch")
         quantize(high_rank)
-        if meets_bar("FFN outputs int8, one scale per tensor"):
+        if meets_bar("every MatMul int8, one scale per tensor"):
             return
-        quantize(ffn_float)
-        _per_token_int8(final, ffn)
-        if meets_bar(f"FFN outputs int8, one scale per token ({len(ffn)} MatMuls)"):
+        quantize(high_rank + ffn + geglu)
+        _per_token_int8(final, ffn + geglu)
+        if meets_bar(f"FFN and GEGLU outputs int8, one scale per token ({len(ffn)} + {len(geglu)} MatMuls)"):
             return
-        progress("FFN outputs kept fp32")
-        quantize(ffn_float)
+        progress(f"FFN outputs kept fp32, GEGLU outputs one scale per token ({len(geglu)} MatMuls)")
+        quantize(high_rank + ffn + geglu)
+        _per_token_int8(final, geglu)

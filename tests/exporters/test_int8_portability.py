@@ -91,7 +91,7 @@ def test_int8_dynamic_quantizes_ffn_outputs_only_when_the_all_int8_graph_meets_t
     bundle = export_model(tiny_bert, "onnx", tmp_path / "b", quantize="int8-dynamic", progress=said.append).bundle_dir
     layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
     assert float_matmuls_fed_by_gelu(bundle / "model.onnx") == (0 if bar_met else layers)
-    assert any(line.startswith("FFN outputs int8" if bar_met else "FFN outputs kept fp32") for line in said)
+    assert any(line.startswith("every MatMul int8" if bar_met else "FFN outputs kept fp32") for line in said)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -100,31 +100,37 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
 
 
-def per_token_graph(tmp: Path, weight: np.ndarray, bias: np.ndarray | None) -> Path:
-    """y = gelu(x) @ weight (+ bias) with x (batch, seq, k), its MatMul rewritten by the exporter's
-    per-token int8 pass."""
+def per_token_graph(tmp: Path, weight: np.ndarray, bias: np.ndarray | None, feed: str = "gelu") -> Path:
+    """y = h @ weight (+ bias) with h = gelu(x) (an FFN output's input) or gelu(x) * u (a GEGLU
+    output's), x and u (batch, seq, k); its MatMul rewritten by the exporter's per-token int8 pass."""
     from edge_time.exporters.onnx import _per_token_int8
 
-    nodes = [helper.make_node("Gelu", ["x"], ["h"], name="gelu"),
-             helper.make_node("MatMul", ["h", "w"], ["y" if bias is None else "xw"], name="ffn_out")]
+    nodes = [helper.make_node("Gelu", ["x"], ["g"], name="gelu")]
+    if feed == "geglu":
+        nodes.append(helper.make_node("Mul", ["g", "u"], ["h"], name="geglu"))
+    nodes.append(helper.make_node("MatMul", ["h" if feed == "geglu" else "g", "w"], ["y" if bias is None else "xw"],
+                                  name="out"))
     constants = [numpy_helper.from_array(weight, "w")]
     if bias is not None:
-        nodes.append(helper.make_node("Add", ["xw", "b"], ["y"], name="ffn_bias"))
+        nodes.append(helper.make_node("Add", ["xw", "b"], ["y"], name="bias"))
         constants.append(numpy_helper.from_array(bias, "b"))
+    inputs = ["x", "u"] if feed == "geglu" else ["x"]
     graph = helper.make_graph(
-        nodes, "ffn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", weight.shape[0]])],
+        nodes, "ffn", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", "seq", weight.shape[0]])
+                       for n in inputs],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", weight.shape[1]])], constants)
-    path = tmp / "per_token.onnx"
+    path = tmp / f"per_token_{feed}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), path)
-    _per_token_int8(path, ["ffn_out"])
+    _per_token_int8(path, ["out"])
     return path
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path, with_bias):
-    """Each token gets its own scale over [GELU's floor, its max]: a row of tiny activations beside a
-    row of huge outliers keeps its precision, and the shift comes back out exactly (folded into the
-    bias, or added). Tolerance from the scales alone (half a step of each operand per product)."""
+@pytest.mark.parametrize("feed,with_bias", [("gelu", True), ("gelu", False), ("geglu", True)])
+def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path, feed, with_bias):
+    """Each token gets its own scale: a row of tiny activations beside a row of huge outliers keeps its
+    precision. A GELU's output is quantized unsigned over [GELU's floor, its max] and the shift comes
+    back out exactly (folded into the bias, or added); a GEGLU output, signed, symmetrically. Tolerance
+    from the scales alone (half a step of each operand per product)."""
     from edge_time.exporters.onnx import GELU_FLOOR
 
     rng = np.random.default_rng(0)
@@ -133,17 +139,29 @@ def test_per_token_int8_matmul_stays_within_its_quantization_error(tmp_path, wit
     x = rng.standard_normal((2, 5, 96)).astype(np.float32)
     x[0, 0] *= 1e-3
     x[1, 2, :3] = 200.0  # outliers in one token only
-    got = run_graph(per_token_graph(tmp_path, weight, bias), {"x": x}, tmp_path)[0]
-    graph = onnx.load(str(tmp_path / "per_token.onnx")).graph
-    quantized = [numpy_helper.to_array(i) for i in graph.initializer if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
+    u = rng.standard_normal(x.shape).astype(np.float32)
+    inputs = {"x": x, "u": u} if feed == "geglu" else {"x": x}
+    got = run_graph(per_token_graph(tmp_path, weight, bias, feed), inputs, tmp_path)[0]
+    graph = onnx.load(str(tmp_path / f"per_token_{feed}.onnx")).graph
+    quantized = [numpy_helper.to_array(i) for i in graph.initializer
+                 if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
     assert len(quantized) == 1 and int(np.abs(quantized[0].astype(np.int32)).max()) <= 63  # 7-bit: AVX2-safe
-    assert sum(node.op_type == "Add" for node in graph.node) == 2  # the shift, then the bias or the correction
-    h = gelu(x)
-    assert h.min() >= -GELU_FLOOR
+    assert "w" not in {i.name for i in graph.initializer}  # the fp32 weight is not left in the file
     half_w = np.abs(weight).max(axis=0) / 63 / 2  # per column
-    half_x = (h + GELU_FLOOR).max(axis=-1, keepdims=True) / 255 / 2  # per token, unsigned
-    bound = np.abs(h + GELU_FLOOR) @ np.broadcast_to(half_w, weight.shape) + half_x * np.abs(weight).sum(axis=0) \
-        + weight.shape[0] * half_x * half_w + GELU_FLOOR * weight.shape[0] * half_w
+    if feed == "gelu":
+        assert sum(node.op_type == "Add" for node in graph.node) == 2  # the shift, then the bias or the correction
+        h = gelu(x)
+        assert h.min() >= -GELU_FLOOR
+        half_x = (h + GELU_FLOOR).max(axis=-1, keepdims=True) / 255 / 2  # per token, unsigned
+        # the weight error meets |h + floor|, which is at most |h| + floor
+        magnitude = np.abs(h) + GELU_FLOOR
+    else:
+        h = gelu(x) * u
+        assert h.min() < -1 < 1 < h.max()  # signed: the symmetric form
+        half_x = np.abs(h).max(axis=-1, keepdims=True) / 127 / 2
+        magnitude = np.abs(h)
+    bound = magnitude @ np.broadcast_to(half_w, weight.shape) + half_x * np.abs(weight).sum(axis=0) \
+        + weight.shape[0] * half_x * half_w
     exact = h @ weight + (0 if bias is None else bias)
     error = np.abs(got - exact)
     assert (error <= bound * 1.01 + 1e-5).all()
@@ -181,7 +199,8 @@ def test_int8_dynamic_falls_back_to_per_token_ffn_outputs(tiny_bert, tmp_path, m
     layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
     assert sum(node.name.endswith("/per_token/matmul") for node in graph.node) == layers
     assert float_matmuls_fed_by_gelu(result.bundle_dir / "model.onnx") == 0
-    assert any(line.startswith("FFN outputs int8, one scale per token") and "missed" not in line for line in said)
+    assert any(line.startswith("FFN and GEGLU outputs int8, one scale per token") and "missed" not in line
+               for line in said)
     assert result.parity["passed"]
 
 

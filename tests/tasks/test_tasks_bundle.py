@@ -149,6 +149,27 @@ def test_ud_onnx_int8_bundle_runs_and_passes_parity(trained, task_data, tmp_path
     assert load_bundle(result.bundle_dir).manifest.quantization == quantize
 
 
+def test_ud_int8_dynamic_quantizes_the_heads_geglu_outputs_per_token(trained, tmp_path, monkeypatch):
+    """The UD head's eight GEGLU MLP outputs (four tag classifiers, arc and label scorers) get one scale
+    per token in the int8 forms that need them: here, with the bar out of reach, the last form, whose
+    FFN outputs stay fp32."""
+    import onnx
+
+    from builders import float_matmuls_fed_by_gelu
+    from edge_time.exporters import onnx as onnx_target
+
+    monkeypatch.setattr(onnx_target, "FFN_INT8_BAR", (1.1, float("inf"), 1.1))
+    said = []
+    result = export_model(model=trained["ud"].out, target="onnx", out=tmp_path / "ud", quantize="int8-dynamic",
+                          progress=said.append)
+    graph = onnx.load(str(result.bundle_dir / "model.onnx")).graph
+    layers = json.loads((trained["ud"].out / "config.json").read_text())["num_hidden_layers"]
+    assert sum(node.name.endswith("/per_token/matmul") for node in graph.node) == 8
+    assert float_matmuls_fed_by_gelu(result.bundle_dir / "model.onnx") == layers
+    assert "FFN outputs kept fp32, GEGLU outputs one scale per token (8 MatMuls)" in said
+    assert result.parity["passed"]
+
+
 def test_label_agreement_is_judged_over_all_parity_positions(bundles, trained, tmp_path):
     """Per case the single-text case holds only a few words; the pooled count is what the bound
     applies to, and it adds up the cases' positions."""

@@ -54,6 +54,20 @@ def graph(form: str, hidden: int):
     return model
 
 
+def optimized_ops(model) -> list[str]:
+    """The op types of ``model`` after onnxruntime's default (all-level) graph optimization."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return sorted({node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
@@ -75,6 +89,7 @@ def main() -> None:
             model = graph(form, hidden)
             onnx.checker.check_model(model)
             session = onnx_session(model.SerializeToString(), args.threads)
+            row[f"{form} ops"] = optimized_ops(model)  # what the session runs: fused or not
             times = []
             for _ in range(6):  # the first round warms up
                 began = time.perf_counter()
@@ -85,7 +100,9 @@ def main() -> None:
         rows.append(row)
         print(f"{batch} x {seq} x {hidden}: " + ", ".join(f"{f} {row[f]} us" for f in
                                                          ("decomposed", "sum+layernorm", "add+layernorm"))
-              + f"  (fused / sum {row['add+layernorm'] / row['sum+layernorm']:.2f}x)")
+              + f"  (fused / sum {row['add+layernorm'] / row['sum+layernorm']:.2f}x; "
+              f"add+layernorm runs as {'+'.join(row['add+layernorm ops'])}, sum+layernorm as "
+              f"{'+'.join(row['sum+layernorm ops'])})")
     result = {"cpu": cpu(), "threads": args.threads, "rows": rows}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

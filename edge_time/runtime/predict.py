@@ -263,11 +263,12 @@ class TaskPredictor:
                 results[index] = result
         return results
 
-    def _map_word_batches(self, sentences: list[list[str]], decode: Callable[[dict, list], list]) -> list:
-        """``decode(outputs, batch)`` over batches of pre-tokenized sentences, tokenized once and sorted by
-        token count: the graph's cost follows tokens, and batches sorted by words left 18% of the tokens of
-        8-sentence Czech PUD batches as padding (5% sorted by tokens; docs/benchmarks.md)."""
-        encodings = self.text_encoder.tokenize_words(sentences)
+    def _map_word_batches(self, sentences: list[list[str]], encodings: list,
+                          decode: Callable[[dict, list], list]) -> list:
+        """``decode(outputs, batch)`` over batches of pre-tokenized sentences (``encodings``: their
+        :meth:`TextEncoder.tokenize_words`) sorted by token count: the graph's cost follows tokens, and
+        batches sorted by words left 18% of the tokens of 8-sentence Czech PUD batches as padding (5%
+        sorted by tokens; docs/benchmarks.md)."""
 
         def work(batch: list[tuple[list[str], Any]]) -> list:
             words = [w for w, _ in batch]
@@ -281,26 +282,46 @@ class TaskPredictor:
         """Raw graph outputs of one batch of pre-tokenized sentences (for parity checks)."""
         return self._run(self.word_batch(sentences))
 
-    def _pieces(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[list[int]]]:
+    def _pieces(self, sentences: list[list[str]]) -> tuple[list[list[str]], list, list[list[int]]]:
         """Sentences longer than the graph's bounds, cut into consecutive pieces that fit (with one
-        warning): never an unbounded input to the runtime. Returns the pieces and, per sentence, the
-        indices of its pieces."""
-        pieces, owned, cut = [], [], 0
-        for words, starts in zip(sentences, self.text_encoder.pieces_starts(sentences, self.max_words)):
-            cut += len(starts) > 1
+        warning): never an unbounded input to the runtime. Returns the pieces, their tokenizer encodings
+        and, per sentence, the indices of its pieces.
+
+        Every sentence is tokenized once, which also tells whether it fits (its encoding did not
+        overflow ``max_length``); only the rare ones that do not are measured word by word and their
+        pieces tokenized again (tokenizing all sentences twice was 3% of an xs parse).
+        """
+        encodings = self.text_encoder.tokenize_words(sentences)
+        pieces: list[list[str]] = []
+        piece_encodings: list = []
+        owned: list[list[int]] = []
+        retokenize: list[int] = []
+        for words, encoding in zip(sentences, encodings):
+            fits = len(words) <= self.max_words and not encoding.overflowing
+            starts = [0] if fits else self.text_encoder.piece_starts(words, self.max_words)
             owned.append(list(range(len(pieces), len(pieces) + len(starts))))
-            pieces += [words[a:b] for a, b in zip(starts, starts[1:] + [len(words)])]
-        if cut:
-            logger.warning(f"{cut} sentence(s) exceed the model's {self.text_encoder.max_length} tokens / "
-                           f"{self.max_words} words; each is processed in consecutive pieces that fit")
-        return pieces, owned
+            if fits:
+                pieces.append(words)
+                piece_encodings.append(encoding)
+                continue
+            for a, b in zip(starts, starts[1:] + [len(words)]):
+                retokenize.append(len(pieces))
+                pieces.append(words[a:b])
+                piece_encodings.append(None)
+        if retokenize:
+            for index, encoding in zip(retokenize, self.text_encoder.tokenize_words([pieces[i] for i in retokenize])):
+                piece_encodings[index] = encoding
+            logger.warning(f"{sum(len(ids) > 1 for ids in owned)} sentence(s) exceed the model's "
+                           f"{self.text_encoder.max_length} tokens / {self.max_words} words; each is processed "
+                           f"in consecutive pieces that fit")
+        return pieces, piece_encodings, owned
 
     def parse(self, sentences: list[list[str]]) -> list[UDParse]:
         """UD analyses; a sentence over the model's bounds is parsed in pieces, and the root of every later
         piece is attached to the first piece's root as ``parataxis``, so each sentence stays one tree."""
         self._expect("ud")
-        pieces, owned = self._pieces(sentences)
-        parsed = self._map_word_batches(pieces, self.decode_ud)
+        pieces, encodings, owned = self._pieces(sentences)
+        parsed = self._map_word_batches(pieces, encodings, self.decode_ud)
         return [parsed[ids[0]] if len(ids) == 1 else _join_parses([parsed[i] for i in ids]) for ids in owned]
 
     def decode_ud(self, outputs: dict[str, np.ndarray], sentences: list[list[str]]) -> list[UDParse]:
@@ -363,8 +384,8 @@ class TaskPredictor:
 
     def tag(self, sentences: list[list[str]]) -> list[NERResult]:
         self._expect("ner")
-        pieces, owned = self._pieces(sentences)
-        tagged = self._map_word_batches(pieces, self.decode_ner)
+        pieces, encodings, owned = self._pieces(sentences)
+        tagged = self._map_word_batches(pieces, encodings, self.decode_ner)
         return [tagged[ids[0]] if len(ids) == 1 else self._join_tags([tagged[i] for i in ids]) for ids in owned]
 
     def _join_tags(self, parts: list[NERResult]) -> NERResult:

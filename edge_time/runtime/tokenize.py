@@ -115,19 +115,5 @@ class TextEncoder:
             used += count
         return starts
 
-    def pieces_starts(self, sentences: list[list[str]], max_words: int) -> list[list[int]]:
-        """:meth:`piece_starts` of every sentence, with one tokenizer call for all sentences the byte
-        bound cannot clear (most real sentences over ~120 bytes), instead of one per sentence."""
-        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(False)
-        doubtful = [i for i, words in enumerate(sentences)
-                    if len(words) > max_words or sum(len(w.encode()) + 1 for w in words) > budget]
-        starts = [[0] for _ in sentences]
-        encodings = self.tokenizer.encode_batch([sentences[i] for i in doubtful], is_pretokenized=True,
-                                                add_special_tokens=False) if doubtful else []
-        for i, encoding in zip(doubtful, encodings):  # truncation caps the count at max_length > budget
-            if len(sentences[i]) > max_words or len(encoding.ids) > budget:
-                starts[i] = self.piece_starts(sentences[i], max_words)
-        return starts
-
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)

@@ -1,6 +1,5 @@
 """Graph inputs built outside the graph (edge_time.runtime.predict): word pooling matrices."""
 
-import random
 
 import numpy as np
 import pytest
@@ -160,6 +159,24 @@ def test_sentences_beyond_the_model_bounds_are_parsed_in_pieces_as_one_tree(trai
     assert short_parse == predictor.parse([fits])[0]  # a sentence that fits is untouched by its neighbour
 
 
+def test_sentences_that_fit_are_tokenized_once(trained, monkeypatch):
+    """One tokenizer call tells which sentences fit and gives their encodings; only the pieces of the
+    sentences cut need a second one."""
+    from edge_time.tasks import load_predictor
+
+    predictor = load_predictor(trained["ud"].out)
+    calls = []
+    real = predictor.text_encoder.tokenize_words
+    monkeypatch.setattr(predictor.text_encoder, "tokenize_words", lambda s: calls.append(len(s)) or real(s))
+    fits = [["the", "cat", "sees", "a", "dog", "."], ["a", "dog", "."]]
+    predictor.parse(fits)
+    assert calls == [2]
+    calls.clear()
+    long = (["the", "cat", "sees", "a", "dog", "."] * 200)[:1111]
+    predictor.parse(fits + [long])
+    assert calls[0] == 3 and len(calls) == 2 and calls[1] >= len(long) // predictor.max_words
+
+
 def test_ner_pieces_are_joined_in_order(trained):
     from edge_time.tasks import load_predictor
 
@@ -181,18 +198,6 @@ def test_piece_starts_respect_tokens_and_words(tiny_encoder):
     assert starts[0] == 0 and all(b - a <= 4 for a, b in zip(starts, starts[1:] + [len(words)]))
     for a, b in zip(starts, starts[1:] + [len(words)]):
         assert len(encoder.encode_words([words[a:b]]).input_ids[0]) <= 16
-
-
-def test_pieces_starts_of_a_batch_equal_piece_starts_per_sentence(tiny_encoder):
-    from edge_time.bundle import TokenizerInfo
-    from edge_time.runtime.tokenize import TextEncoder
-
-    encoder = TextEncoder(tiny_encoder / "tokenizer.json", TokenizerInfo(cls_id=2, sep_id=3), max_length=16)
-    vocabulary = ["the", "cat", "sees", "a", "dog", "unbelievably", "x"]
-    rng = random.Random(0)
-    sentences = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 14))] for _ in range(60)]
-    assert encoder.pieces_starts(sentences, max_words=6) == [encoder.piece_starts(s, max_words=6) for s in sentences]
-    assert any(len(s) > 1 for s in encoder.pieces_starts(sentences, max_words=6))  # some are cut
 
 
 def test_word_batches_are_sorted_by_token_count_and_results_keep_input_order(trained):

@@ -260,6 +260,7 @@ class OnnxTarget(ExportTarget):
         import torch
 
         from edge_time.modeling.encoder import onnx_form
+        from edge_time.runtime.backends import onnx_session_options
 
         with tempfile.TemporaryDirectory(prefix="edge-time-onnx-") as tmp_name:
             tmp = Path(tmp_name)
@@ -276,7 +277,7 @@ class OnnxTarget(ExportTarget):
 
             progress("onnxruntime graph optimisation (extended, portable across CPUs)")
             optimized = tmp / "model.opt.onnx"
-            so = ort.SessionOptions()
+            so = onnx_session_options()
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             so.optimized_model_filepath = str(optimized)
             ort.InferenceSession(str(raw), so, providers=["CPUExecutionProvider"])

@@ -26,9 +26,9 @@ def _cast(inputs: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.nda
     return [np.ascontiguousarray(inputs[s.name], dtype=NUMPY_DTYPES[s.dtype]) for s in specs]
 
 
-def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix: str | None = None):
-    """An onnxruntime CPU session set up as every edge-time ONNX graph runs (bundles, the
-    exporter's own checks and the profiler's per-operator trace alike); ``profile_prefix`` turns
+def onnx_session_options(threads: int | None = None, profile_prefix: str | None = None):
+    """onnxruntime session options as every edge-time ONNX session uses them (bundles, the exporter's
+    graph optimization and checks, the profiler's per-operator trace); ``profile_prefix`` turns
     onnxruntime's profiler on, writing its trace there."""
     import onnxruntime as ort
 
@@ -36,6 +36,8 @@ def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix:
     # Masked attention scores (-1e4) make softmax's exp produce denormals, which x86 cores
     # compute ~8x slower (measured: masked (8, 8, 21, 21) softmax 247 -> 30 us). Flushing them
     # to zero changes nothing above 1e-38; it applies to the session's threads (the caller's too).
+    # onnxruntime takes the first session's setting for the process's main thread, so every
+    # session edge-time creates asks for it.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
     if threads:
         options.intra_op_num_threads = threads
@@ -43,7 +45,15 @@ def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix:
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return options
+
+
+def onnx_session(model: bytes | str, threads: int | None = None, profile_prefix: str | None = None):
+    """An onnxruntime CPU session set up as every edge-time ONNX graph runs (:func:`onnx_session_options`)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model, onnx_session_options(threads, profile_prefix),
+                                providers=["CPUExecutionProvider"])
 
 
 class OnnxRunner:

@@ -204,3 +204,20 @@ def test_onnx_sessions_flush_denormals(bundles):
     runner, _ = load_bundle(bundles["ud"])._runner(16)
     options = runner.session.get_session_options()
     assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+
+
+def test_an_onnx_export_opens_its_first_session_flushing_denormals(trained, tmp_path, monkeypatch):
+    """onnxruntime applies the first session's denormal setting to the process's main thread, so the
+    exporter's graph-optimization session asks for it too: an export followed by predictions in the same
+    process (the quickstart, the Python API) runs them with denormals flushed."""
+    import onnxruntime as ort
+
+    real, flushing = ort.InferenceSession, []
+
+    def recording(model, options=None, *args, **kwargs):
+        flushing.append(options is not None and options.get_session_config_entry("session.set_denormal_as_zero") == "1")
+        return real(model, options, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    export_model(model=trained["ner"].out, target="onnx", out=tmp_path / "ner", quantize="none")
+    assert flushing and flushing[0]

@@ -140,34 +140,31 @@ def _per_token_int8(path: Path, names: list[str]) -> None:
         p, x, y = f"{node.name}/per_token/", node.input[0], node.output[0]
         shifted = producer.get(x) in GELU_OPS
         if shifted:  # (x + floor) in [0, max]: uint8, zero point 0 (QuantizeLinear's default)
-            nodes += [helper.make_node("Add", [x, shared["floor"]], [p + "shifted"], name=p + "shift"),
-                      helper.make_node("ReduceMax", [p + "shifted", shared["axes"]], [p + "max"], keepdims=1,
-                                       name=p + "max"),
-                      helper.make_node("Max", [p + "max", shared["tiny"]], [p + "range"], name=p + "range"),
-                      helper.make_node("Mul", [p + "range", shared["inv255"]], [p + "scale"], name=p + "scale"),
-                      helper.make_node("QuantizeLinear", [p + "shifted", p + "scale"], [p + "x"], axis=-1,
-                                       block_size=int(weight.shape[0]), name=p + "quantize")]
-            zero_point = shared["zp0"]
+            nodes.append(helper.make_node("Add", [x, shared["floor"]], [p + "shifted"], name=p + "shift"))
+            source, measured, inverse_levels, zero_point = p + "shifted", p + "shifted", shared["inv255"], shared["zp0"]
         else:  # x in [-absmax, absmax]: uint8 around 128
-            nodes += [helper.make_node("Abs", [x], [p + "abs"], name=p + "abs"),
-                      helper.make_node("ReduceMax", [p + "abs", shared["axes"]], [p + "absmax"], keepdims=1,
-                                       name=p + "absmax"),
-                      helper.make_node("Max", [p + "absmax", shared["tiny"]], [p + "range"], name=p + "range"),
-                      helper.make_node("Mul", [p + "range", shared["inv127"]], [p + "scale"], name=p + "scale"),
-                      helper.make_node("Shape", [p + "scale"], [p + "shape"], name=p + "shape"),
-                      helper.make_node("Expand", [shared["zp128"], p + "shape"], [p + "zero_point"],
-                                       name=p + "zero_point"),
-                      helper.make_node("QuantizeLinear", [x, p + "scale", p + "zero_point"], [p + "x"], axis=-1,
-                                       block_size=int(weight.shape[0]), name=p + "quantize")]
-            zero_point = shared["zp128"]
-        nodes.append(helper.make_node(
-            "MatMulIntegerToFloat", [p + "x", constant(p + "weight", quantized), shared["one"],
-                                     constant(p + "weight_scale", weight_scale), zero_point,
-                                     constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
-            [p + "y"], domain="com.microsoft", name=p + "matmul"))
+            nodes.append(helper.make_node("Abs", [x], [p + "abs"], name=p + "abs"))
+            source, measured, inverse_levels, zero_point = x, p + "abs", shared["inv127"], shared["zp128"]
+        nodes += [helper.make_node("ReduceMax", [measured, shared["axes"]], [p + "max"], keepdims=1, name=p + "max"),
+                  helper.make_node("Max", [p + "max", shared["tiny"]], [p + "range"], name=p + "range"),
+                  helper.make_node("Mul", [p + "range", inverse_levels], [p + "scale"], name=p + "scale")]
+        if shifted:
+            row_zero_point = []  # no zero point given: uint8 with zero point 0
+        else:  # one zero point per row, the scale's shape
+            nodes += [helper.make_node("Shape", [p + "scale"], [p + "shape"], name=p + "shape"),
+                      helper.make_node("Expand", [zero_point, p + "shape"], [p + "zero_point"], name=p + "zero_point")]
+            row_zero_point = [p + "zero_point"]
+        nodes += [
+            helper.make_node("QuantizeLinear", [source, p + "scale"] + row_zero_point, [p + "x"], axis=-1,
+                             block_size=int(weight.shape[0]), name=p + "quantize"),
+            helper.make_node("MatMulIntegerToFloat",
+                             [p + "x", constant(p + "weight", quantized), shared["one"],
+                              constant(p + "weight_scale", weight_scale), zero_point,
+                              constant(p + "weight_zero_point", np.zeros(weight.shape[1], np.int8))],
+                             [p + "y"], domain="com.microsoft", name=p + "matmul")]
+        rewritten += 1
         if not shifted:
             nodes.append(helper.make_node("Mul", [p + "y", p + "scale"], [y], name=p + "rescale"))
-            rewritten += 1
             continue
         # x @ W = (x + floor) @ W - floor * column sums of W, with W as quantized
         correction = (-GELU_FLOOR * (quantized.astype(np.float32) * weight_scale).sum(axis=0)).astype(np.float32)
@@ -183,7 +180,6 @@ def _per_token_int8(path: Path, names: list[str]) -> None:
             nodes += [helper.make_node("Mul", [p + "y", p + "scale"], [p + "rescaled"], name=p + "rescale"),
                       helper.make_node("Add", [p + "rescaled", constant(p + "correction", correction)], [y],
                                        name=p + "unshift")]
-        rewritten += 1
     if rewritten != len(wanted):
         raise ExportError(f"per-token int8: MatMuls {sorted(wanted)} not all found in {path.name}")
     del graph.node[:]

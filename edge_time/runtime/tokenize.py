@@ -96,15 +96,10 @@ class TextEncoder:
 
     def piece_starts(self, words: list[str], max_words: int) -> list[int]:
         """Where to cut pre-tokenized ``words`` into consecutive pieces that each fit ``max_length``
-        tokens (specials included) and ``max_words`` words; ``[0]`` when the sentence fits whole.
-
-        A token covers at least one UTF-8 byte, plus at most one word-start marker per word (Metaspace's
-        lone "▁"), so a sentence whose bytes fit needs no tokenization here; longer ones are measured
-        word by word.
+        tokens (specials included) and ``max_words`` words, measured word by word; ``[0]`` when the
+        sentence fits whole. Called only for sentences already known not to fit (``TaskPredictor._pieces``).
         """
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add(False)
-        if len(words) <= max_words and sum(len(w.encode()) + 1 for w in words) <= budget:
-            return [0]
         counts = [len(e.ids) for e in self.tokenizer.encode_batch([[w] for w in words], is_pretokenized=True,
                                                                    add_special_tokens=False)]
         starts, used = [0], 0

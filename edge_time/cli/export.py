@@ -9,7 +9,7 @@ import click
 
 from edge_time.bundle import QUANTIZATIONS, TARGETS
 from edge_time.cli.types import COUNT, NON_NEGATIVE_FLOAT
-from edge_time.exporters.options import COMPAT_FORMS, ExportOptions
+from edge_time.exporters.options import COMPAT_FORMS, INT8_FORMS, ExportOptions
 
 EXPORT_EXAMPLES = """
 \b
@@ -63,11 +63,15 @@ def _buckets(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--graph-batch", type=click.IntRange(1, 1), default=None,
               help="executorch: export a batch-1 graph (dynamic sequence). Fewer, larger XNNPACK ops: "
                    "faster per sequence on CPUs; larger batches then run row by row. Default: dynamic batch.")
+@click.option("--int8-form", type=click.Choice(INT8_FORMS), default=ExportOptions.int8_form, show_default=True,
+              help="onnx int8-dynamic: where activations get one scale per token. auto: the fastest form that keeps "
+                   "the parity bar (per-tensor, then per-token, else ffn-fp32); name one to pin it on every re-export.")
 @click.option("--for-android", is_flag=True, help="Add the files and test vectors the Android demo app uses.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle (only after the new one passes parity).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default).")
 def export(model, target, out, quantize, calibration, parity_texts, seq_buckets, compat, max_length,
-           min_cosine, max_abs_diff, min_label_agreement, graph_batch, for_android, overwrite, trust_remote_code):
+           min_cosine, max_abs_diff, min_label_agreement, graph_batch, int8_form, for_android, overwrite,
+           trust_remote_code):
     """Export a model to an on-device bundle and check it against PyTorch in the target's runtime.
 
     The bundle folder holds the model file(s), tokenizer, labels and a manifest.json with sha256
@@ -83,7 +87,8 @@ def export(model, target, out, quantize, calibration, parity_texts, seq_buckets,
         model, target, out, quantize=quantize, calibration=calibration, parity_texts=parity_texts,
         seq_buckets=seq_buckets, compat=compat, max_length=max_length,
         thresholds=ParityThresholds(min_cosine, max_abs_diff, min_label_agreement),
-        graph_batch=graph_batch, for_android=for_android, overwrite=overwrite, trust_remote_code=trust_remote_code,
+        graph_batch=graph_batch, int8_form=int8_form, for_android=for_android, overwrite=overwrite,
+        trust_remote_code=trust_remote_code,
         progress=lambda message: click.echo(f"[export] {message}"))
     size = sum(p.stat().st_size for g in result.manifest.graphs for p in [out / g.file])
     click.secho(f"done in {result.seconds:.1f}s: {out} ({size / 1e6:.1f} MB of model files)", fg="green")
@@ -100,8 +105,9 @@ def inspect(bundle, as_json):
     if as_json:
         click.echo(manifest.to_json())
         return
-    click.echo(f"{bundle}: {manifest.target} / {manifest.quantization} / task {manifest.task} "
-               f"(schema v{manifest.schema_version}, edge-time {manifest.edge_time_version})")
+    form = (manifest.runtime or {}).get("int8_form")
+    click.echo(f"{bundle}: {manifest.target} / {manifest.quantization}{f' ({form})' if form else ''} / task "
+               f"{manifest.task} (schema v{manifest.schema_version}, edge-time {manifest.edge_time_version})")
     for g in manifest.graphs:
         shape = f"seq {g.seq_len}" if g.seq_len else "dynamic shapes"
         click.echo(f"  graph   {g.file} ({shape})")

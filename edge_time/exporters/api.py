@@ -54,13 +54,15 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
                  calibration: str | Path | None = None, parity_texts: str | Path | None = None,
                  seq_buckets: tuple[int, ...] = ExportOptions.seq_buckets, compat: str | None = None,
                  max_length: int = ExportOptions.max_length, thresholds: ParityThresholds | None = None,
-                 graph_batch: int | None = None, for_android: bool = False, overwrite: bool = False,
-                 trust_remote_code: bool = False,
+                 graph_batch: int | None = None, int8_form: str = ExportOptions.int8_form,
+                 for_android: bool = False, overwrite: bool = False, trust_remote_code: bool = False,
                  progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export ``model`` (HF folder/id, or a fine-tuned edge-time task model) to a bundle at ``out``.
 
     ``graph_batch=1`` (executorch): a batch-1 graph with dynamic sequence, faster per sequence on
-    CPUs; the runtime runs larger batches row by row.
+    CPUs; the runtime runs larger batches row by row. ``int8_form`` (onnx, int8-dynamic): ``auto``
+    takes the fastest form that keeps the parity bar, or name one of ``per-tensor``, ``per-token``,
+    ``ffn-fp32`` to pin it (docs/export.md).
     Raises ExportError (nothing written) when the target does not support ``quantize``, the
     conversion fails, or the parity check misses ``thresholds``.
     """
@@ -69,7 +71,7 @@ def export_model(model: str | Path, target: str, out: str | Path, quantize: str 
     target_impl = get_target(target)
     options = ExportOptions(target=target, quantize=quantize, thresholds=thresholds or ParityThresholds(),
                             compat=compat, seq_buckets=tuple(sorted(set(seq_buckets))), max_length=max_length,
-                            graph_batch=graph_batch)
+                            graph_batch=graph_batch, int8_form=int8_form)
     target_impl.check_options(options)
     if quantize == "int8-static":
         if calibration is None:

@@ -9,7 +9,7 @@ import torch
 
 from edge_time.bundle import QUANTIZATIONS, GraphFile
 from edge_time.errors import EdgeTimeError
-from edge_time.exporters.options import COMPAT_FORMS, SAMPLE_TEXTS, ExportOptions
+from edge_time.exporters.options import COMPAT_FORMS, INT8_FORMS, SAMPLE_TEXTS, ExportOptions
 from edge_time.modeling.spec import ExportSpec
 
 
@@ -34,6 +34,7 @@ class ExportTarget:
     runtime_hint: ClassVar[str]
     suffix: ClassVar[str]  # of its graph files
     graph_batch_option: ClassVar[bool] = False  # whether --graph-batch applies
+    int8_form_option: ClassVar[bool] = False  # whether --int8-form applies (with int8-dynamic)
     runtime_package: ClassVar[str]  # the PyPI runtime that runs parity; the manifest records its version
     writer_package: ClassVar[str | None] = None  # the converter, when it is another package
 
@@ -63,6 +64,11 @@ class ExportTarget:
             raise ExportError(f"--compat {options.compat} applies to --target {COMPAT_FORMS[options.compat]} only")
         if options.graph_batch is not None and not self.graph_batch_option:
             raise ExportError("--graph-batch applies to --target executorch only (tflite graphs are batch 1 already)")
+        if options.int8_form not in INT8_FORMS:
+            raise ExportError(f"--int8-form {options.int8_form} is unknown; use one of {', '.join(INT8_FORMS)}")
+        if options.int8_form != "auto" and not (self.int8_form_option and options.quantize == "int8-dynamic"):
+            raise ExportError("--int8-form applies to --target onnx --quantize int8-dynamic only; "
+                              "leave it out for other targets and quantizations")
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:

@@ -240,14 +240,18 @@ class OnnxTarget(ExportTarget):
     suffix = ".onnx"
     runtime_package = "onnxruntime"
     writer_package = "torch"  # torch.onnx (dynamo)
+    int8_form_option = True
 
     def runtime_record(self, graphs: list[GraphFile], stage: Path) -> dict:
-        """Adds the graph's default-domain opset: an older onnxruntime refuses opsets it predates."""
+        """Adds the graph's default-domain opset (an older onnxruntime refuses opsets it predates) and,
+        for int8-dynamic, the form the export chose (:meth:`_quantize_dynamic`)."""
         import onnx
 
         model = onnx.load(str(stage / graphs[0].file), load_external_data=False)
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-        return {**super().runtime_record(graphs, stage), **({"opset": int(opset)} if opset else {})}
+        form = next((entry.value for entry in model.metadata_props if entry.key == INT8_FORM_KEY), None)
+        return {**super().runtime_record(graphs, stage), **({"opset": int(opset)} if opset else {}),
+                **({"int8_form": form} if form else {})}
 
     def export(self, spec: ExportSpec, stage: Path, options: ExportOptions,
                progress: Callable[[str], None]) -> list[GraphFile]:
@@ -315,7 +319,9 @@ class OnnxTarget(ExportTarget):
         against PyTorch on the parity texts (``--parity-texts``): every MatMul one scale per tensor;
         the outlier-fed ones (:func:`_outlier_fed_matmuls`: FFN and GEGLU outputs) one scale per token
         (:func:`_per_token_int8`); or, kept without a check, the FFN outputs fp32 and GEGLU outputs per
-        token, the most faithful form.
+        token, the most faithful form. ``--int8-form`` picks one of them instead (its parity against the
+        bar is reported, the bundle's own parity check still decides); the graph's metadata and the
+        manifest's ``runtime.int8_form`` record which form the bundle has.
 
         The FFN outputs are a quarter of a small encoder's graph time quantized (all-MiniLM-L6-v2:
         67 -> 43 ms at batch 8, docs/export_performance.md), but one dynamic scale per tensor fits
@@ -334,7 +340,7 @@ class OnnxTarget(ExportTarget):
             quantize_dynamic(str(pre), str(final), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True, nodes_to_exclude=keep_float)
 
-        def meets_bar(form: str) -> bool:
+        def meets_bar(form: str, chosen_by_user: bool = False) -> bool:
             session = onnx_session(str(final))
             feeds = [i.name for i in session.get_inputs()]
             check = run_parity(spec, lambda arrays: dict(zip(spec.output_names,
@@ -343,19 +349,47 @@ class OnnxTarget(ExportTarget):
             summary, agreement = check["summary"], check["summary"]["min_label_agreement"]
             progress(f"{form}: min cosine {summary['min_cosine']:.4f}"
                      + (f", min label agreement {agreement:.3f}" if agreement is not None else "")
-                     + ("" if check["passed"] else f": missed the bar ({check['failures'][0]})"))
+                     + ("" if check["passed"] else f": below the bar of --int8-form auto ({check['failures'][0]})"
+                        + ("; kept, as chosen" if chosen_by_user else "")))
             return check["passed"]
 
         high_rank = _matmuls_kept_float(pre)
         ffn, geglu = _outlier_fed_matmuls(pre)
-        progress("int8 dynamic quantization (per-channel 7-bit weights); each form checked against PyTorch")
-        quantize(high_rank)
-        if meets_bar("every MatMul int8, one scale per tensor"):
-            return
-        quantize(high_rank + ffn + geglu)
-        _per_token_int8(final, ffn + geglu)
-        if meets_bar(f"FFN and GEGLU outputs int8, one scale per token ({len(ffn)} + {len(geglu)} MatMuls)"):
-            return
-        progress(f"FFN outputs kept fp32, GEGLU outputs one scale per token ({len(geglu)} MatMuls)")
-        quantize(high_rank + ffn + geglu)
-        _per_token_int8(final, geglu)
+        forms = {  # name -> (what it is, MatMuls left out of quantize_dynamic, MatMuls made per token)
+            "per-tensor": ("every MatMul int8, one scale per tensor", [], []),
+            "per-token": (f"FFN and GEGLU outputs int8, one scale per token ({len(ffn)} + {len(geglu)} MatMuls)",
+                          ffn + geglu, ffn + geglu),
+            "ffn-fp32": (f"FFN outputs kept fp32, GEGLU outputs one scale per token ({len(geglu)} MatMuls)",
+                         ffn + geglu, geglu),
+        }
+        chosen = list(forms) if options.int8_form == "auto" else [options.int8_form]
+        progress("int8 dynamic quantization (per-channel 7-bit weights); "
+                 + ("each form checked against PyTorch" if len(chosen) > 1 else f"form {chosen[0]} (--int8-form)"))
+        for form in chosen:
+            description, left_out, per_token = forms[form]
+            quantize(high_rank + left_out)
+            if per_token:
+                _per_token_int8(final, per_token)
+            if form == chosen[-1]:
+                if len(chosen) > 1:  # auto's last form, the most faithful: kept without a check
+                    progress(description)
+                else:  # the user's choice: reported; the bundle's parity check decides
+                    meets_bar(description, chosen_by_user=True)
+                break
+            if meets_bar(description):
+                break
+        _set_metadata(final, INT8_FORM_KEY, form)
+
+
+INT8_FORM_KEY = "edge_time.int8_form"  # metadata of an int8-dynamic graph: the form the export chose
+
+
+def _set_metadata(path: Path, key: str, value: str) -> None:
+    """Record ``key: value`` in the ONNX file's metadata (shown by Netron, read back for the manifest)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    entries = {entry.key: entry.value for entry in model.metadata_props}
+    entries[key] = value
+    onnx.helper.set_model_props(model, entries)
+    onnx.save(model, str(path))

@@ -55,6 +55,12 @@ class ExportOptions:
     max_length: int = 512  # longest input in tokens
     max_batch: int = 64
     graph_batch: int | None = None  # executorch: None = dynamic batch; 1 = batch-1 graph (faster per row)
+    int8_form: str = "auto"  # onnx int8-dynamic: one of INT8_FORMS
+
+
+# ONNX int8-dynamic forms, fastest first (docs/export.md): "auto" takes the first that keeps the parity
+# bar on the parity texts; naming one pins it (the same form on every re-export, or a speed probe).
+INT8_FORMS = ("auto", "per-tensor", "per-token", "ffn-fp32")
 
 
 # --compat forms -> the one target that writes each

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -23,7 +24,8 @@ def test_export_cli_writes_a_verified_bundle(tiny_bert, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "parity PASSED" in done.stdout
     inspected = run_cli("inspect", str(out))
-    assert inspected.returncode == 0 and "onnx / int8-dynamic" in inspected.stdout
+    assert inspected.returncode == 0 and re.search(r"onnx / int8-dynamic \((per-tensor|per-token|ffn-fp32)\)",
+                                                   inspected.stdout), inspected.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -33,6 +35,10 @@ def test_export_cli_writes_a_verified_bundle(tiny_bert, tmp_path):
     (["--target", "onnx", "--compat", "tflite-runtime"], "applies to --target tflite only"),
     (["--target", "onnx", "--seq-buckets", "a,b"], "not a comma-separated list"),
     (["--target", "onnx", "--graph-batch", "1"], "applies to --target executorch only"),
+    (["--target", "onnx", "--int8-form", "per-token"], "applies to --target onnx --quantize int8-dynamic only"),
+    (["--target", "tflite", "--quantize", "int8-dynamic", "--int8-form", "per-token"],
+     "applies to --target onnx --quantize int8-dynamic only"),
+    (["--target", "onnx", "--quantize", "int8-dynamic", "--int8-form", "per-row"], "'per-row' is not one of"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tiny_bert, tmp_path, args, message):
     if "--model" not in args:

@@ -94,6 +94,35 @@ def test_int8_dynamic_quantizes_ffn_outputs_only_when_the_all_int8_graph_meets_t
     assert any(line.startswith("every MatMul int8" if bar_met else "FFN outputs kept fp32") for line in said)
 
 
+@pytest.mark.parametrize("form", ["per-tensor", "per-token", "ffn-fp32"])
+def test_int8_form_pins_the_form_and_the_manifest_records_it(tiny_bert, tmp_path, monkeypatch, form):
+    """``int8_form`` builds the named form even where auto would pick another (here the bar is out of
+    reach, so auto ends at ffn-fp32); the graph's metadata and the manifest's runtime record say which."""
+    from edge_time.exporters import onnx as onnx_target
+
+    monkeypatch.setattr(onnx_target, "FFN_INT8_BAR", (1.1, float("inf"), 1.1))
+    said = []
+    result = export_model(tiny_bert, "onnx", tmp_path / "b", quantize="int8-dynamic", int8_form=form,
+                          progress=said.append)
+    model = result.bundle_dir / "model.onnx"
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    per_token = sum(node.name.endswith("/per_token/matmul") for node in onnx.load(str(model)).graph.node)
+    assert (per_token, float_matmuls_fed_by_gelu(model)) == {
+        "per-tensor": (0, 0), "per-token": (layers, 0), "ffn-fp32": (0, layers)}[form]
+    assert result.manifest.runtime["int8_form"] == form
+    assert {p.key: p.value for p in onnx.load(str(model)).metadata_props}[onnx_target.INT8_FORM_KEY] == form
+    assert sum("below the bar" in line and line.endswith("kept, as chosen") for line in said) == 1
+    assert result.parity["passed"]
+
+
+def test_auto_int8_form_records_the_form_it_chose(tiny_bert, tmp_path, monkeypatch):
+    from edge_time.exporters import onnx as onnx_target
+
+    monkeypatch.setattr(onnx_target, "FFN_INT8_BAR", (-1.0, float("inf"), 0.0))
+    result = export_model(tiny_bert, "onnx", tmp_path / "b", quantize="int8-dynamic")
+    assert result.manifest.runtime["int8_form"] == "per-tensor"
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
     import torch
 

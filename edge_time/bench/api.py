@@ -193,7 +193,7 @@ def bench(config: BenchConfig) -> BenchResult:
         for info, name in zip(infos, _names(infos)):
             with progress.step(f"loading {name}"):
                 system = EdgeTimeSystem(info, name)
-                system.load(max(batch_sizes), config.threads, config.parallel)
+                system.load(max(batch_sizes), config.threads, config.parallel, config.batch_tokens)
                 systems.append(system)
         if config.spacy:
             systems.append(baseline)
@@ -224,7 +224,7 @@ def bench(config: BenchConfig) -> BenchResult:
             with threadpool_limits(limits=threads):
                 for s, system in enumerate(systems):
                     with progress.step(f"{threads} thread(s): {system.name}, batch {best[s]}"):
-                        system.load(max(batch_sizes), threads, config.parallel)
+                        system.load(max(batch_sizes), threads, config.parallel, config.batch_tokens)
                         run_pass(system, inputs[s], orders[s], best[s])
                         timing = Timing(best[s], [run_pass(system, inputs[s], orders[s], best[s])[2]
                                                   for _ in range(config.repeats)], [])

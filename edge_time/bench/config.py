@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_time.errors import EdgeTimeError
+from edge_time.runtime.predict import BATCH_TOKENS
 
 
 @dataclass
@@ -24,6 +25,7 @@ class BenchConfig:
     energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
     thread_scaling: bool = False  # also time each system at 1, 2 and all cores (its best batch size)
     parallel: str = "ops"  # "batches": ONNX bundles run `threads` batches at once, one thread each
+    batch_tokens: int | None = BATCH_TOKENS  # edge-time UD/NER: padded tokens per graph run at most
     progress: bool = True
 
     def validate(self) -> None:
@@ -38,5 +40,7 @@ class BenchConfig:
             raise EdgeTimeError("--repeats and --threads must be at least 1")
         if self.parallel not in ("ops", "batches"):
             raise EdgeTimeError(f"--parallel {self.parallel}: use ops or batches")
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise EdgeTimeError("--batch-tokens must be a positive number of tokens (0 on the command line: no bound)")
         if self.energy_seconds <= 0:
             raise EdgeTimeError("--energy-seconds must be a positive number of seconds")

@@ -32,7 +32,7 @@ class System:
     parameters: int | None = None
     notes: list[str] = field(default_factory=list)
 
-    def load(self, batch_size: int, threads: int, parallel: str = "ops") -> None:
+    def load(self, batch_size: int, threads: int, parallel: str = "ops", batch_tokens: int | None = None) -> None:
         """(Re)load with ``threads``; a system capped from outside (threadpoolctl) has nothing to do."""
 
     @property
@@ -130,19 +130,23 @@ class EdgeTimeSystem(System):
         self.info = info
         self.predictor = None
 
-    def load(self, batch_size: int, threads: int, parallel: str = "ops") -> None:
+    def load(self, batch_size: int, threads: int, parallel: str = "ops", batch_tokens: int | None = None) -> None:
         from edge_time.tasks.api import load_predictor
 
         self.predictor = None
         if parallel == "batches" and threads > 1:
             try:
                 self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
-                                                parallel="batches")
+                                                parallel="batches", batch_tokens=batch_tokens)
                 self._note(f"--parallel batches: {threads} batches at once, one thread each")
             except EdgeTimeError as exc:  # PyTorch folders, LiteRT, ExecuTorch: one batch at a time
                 self._note(f"runs one batch at a time under --parallel batches ({str(exc).split(':')[0]})")
         if self.predictor is None:
-            self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads)
+            self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
+                                            batch_tokens=batch_tokens)
+        if batch_tokens and self.task in ("ud", "ner"):
+            self._note(f"each batch also holds at most {batch_tokens} padded tokens (--batch-tokens): long "
+                       f"sentences run in smaller graph calls")
         if self.predictor.batch_size < batch_size:  # loaded again per thread count: noted once
             self._note(f"the bundle's batch axis stops at {self.predictor.batch_size}; larger batches run as "
                        f"several graph calls")

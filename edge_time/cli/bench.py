@@ -53,6 +53,9 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
                    "pip install 'edge-time[spacy]').")
 @click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=BenchConfig.batch_sizes,
               show_default=True, metavar="N...", help="Batch sizes to time; latency is taken at batch 1.")
+@click.option("--batch-tokens", type=click.IntRange(min=0), default=BenchConfig.batch_tokens, show_default=True,
+              help="edge-time UD/NER models: a batch also holds at most this many padded tokens (long sentences in "
+                   "smaller graph calls); 0: the batch size alone decides.")
 @click.option("--repeats", type=click.IntRange(min=1), default=BenchConfig.repeats, show_default=True,
               help="Timed passes per system and batch size, after one warm-up pass (medians reported).")
 @click.option("--threads", type=click.IntRange(min=1), default=BenchConfig.threads, show_default=True,
@@ -70,8 +73,8 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--out", type=click.Path(file_okay=False), default=BenchConfig.out, show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threads, thread_scaling, parallel, metric,
-                  power, energy_seconds, out, quiet) -> None:
+def bench_command(models, task_data, spacy_pipeline, batch_sizes, batch_tokens, repeats, threads, thread_scaling,
+                  parallel, metric, power, energy_seconds, out, quiet) -> None:
     """Compare task models, their bundles and a spaCy baseline on one labelled file: task accuracy,
     latency at batch 1, throughput per batch size, energy (where the host has a power sensor),
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
@@ -87,7 +90,8 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, repeats, threa
     from edge_time.bench.report import table
 
     result = bench(BenchConfig(models=[Path(m) for m in models], task_data=Path(task_data), out=Path(out),
-                               batch_sizes=tuple(batch_sizes), repeats=repeats, threads=threads,
+                               batch_sizes=tuple(batch_sizes), batch_tokens=batch_tokens or None,
+                               repeats=repeats, threads=threads,
                                thread_scaling=thread_scaling, parallel=parallel, metric=metric,
                                spacy=spacy_pipeline, power=power, energy_seconds=energy_seconds,
                                progress=not quiet))

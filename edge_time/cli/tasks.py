@@ -9,7 +9,7 @@ import click
 
 from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
 from edge_time.compute import PRECISIONS
-from edge_time.runtime.predict import BATCH_SIZE
+from edge_time.runtime.predict import BATCH_SIZE, BATCH_TOKENS
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
 
@@ -98,15 +98,22 @@ parallel_option = click.option(
          "at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for small students).")
 
 
+batch_tokens_option = click.option(
+    "--batch-tokens", type=click.IntRange(min=0), default=BATCH_TOKENS, show_default=True,
+    help="UD/NER: a batch also holds at most this many padded tokens, so long sentences run in smaller batches "
+         "whose activations stay in the CPU cache (0: --batch-size alone decides).")
+
+
 @click.command("evaluate")
 @click.option("--model", help="Task model folder written by `edge-time finetune`.")
 @click.option("--bundle", type=click.Path(exists=True, file_okay=False), help="Or an exported task bundle folder.")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
+@batch_tokens_option
 @click.option("--threads", type=COUNT, help="CPU threads.")
 @parallel_option
-def evaluate(model, bundle, data, batch_size, threads, parallel) -> None:
+def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -> None:
     """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
 
     \b
@@ -120,7 +127,8 @@ def evaluate(model, bundle, data, batch_size, threads, parallel) -> None:
 
     if bool(model) == bool(bundle):
         raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")
-    result = run(model or bundle, data, batch_size=batch_size, threads=threads, parallel=parallel)
+    result = run(model or bundle, data, batch_size=batch_size, threads=threads, parallel=parallel,
+                 batch_tokens=batch_tokens or None)
     click.echo(json.dumps({"scores": result.scores, "sentences": result.sentences, "words": result.words,
                            "seconds": round(result.seconds, 3),
                            "words_per_second": round(result.words_per_second, 1)}, indent=2))
@@ -137,9 +145,10 @@ def evaluate(model, bundle, data, batch_size, threads, parallel) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (CoNLL-U for UD, JSONL otherwise); "
               "stdout when omitted.")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
+@batch_tokens_option
 @click.option("--threads", type=COUNT, help="CPU threads.")
 @parallel_option
-def predict(model, bundle, input_path, text, pretokenized, out, batch_size, threads, parallel) -> None:
+def predict(model, bundle, input_path, text, pretokenized, out, batch_size, batch_tokens, threads, parallel) -> None:
     """Tag, parse, label or answer with a task model or an exported bundle.
 
     \b
@@ -157,10 +166,11 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, thre
     if bool(input_path) == bool(text):
         raise EdgeTimeError("pass exactly one of --input FILE or --text TEXT")
     if input_path:
-        result = predict_file(model or bundle, input_path, out, pretokenized, batch_size, threads, parallel)
+        result = predict_file(model or bundle, input_path, out, pretokenized, batch_size, threads, parallel,
+                              batch_tokens or None)
     else:
-        result = predict_texts(load_predictor(model or bundle, batch_size, threads, parallel), list(text),
-                               pretokenized)
+        result = predict_texts(load_predictor(model or bundle, batch_size, threads, parallel, batch_tokens or None),
+                               list(text), pretokenized)
         if out:
             write_atomic(Path(out), result)
     if not out:

@@ -160,6 +160,10 @@ def _join_parses(parts: list[UDParse]) -> UDParse:
 
 
 BATCH_SIZE = 32  # texts per graph run when predicting or evaluating (the API's and the CLI's --batch-size)
+# UD/NER: padded tokens per graph run at most (the API's and CLI's --batch-tokens): batches of short
+# sentences stay large, long ones shrink, so activations stay in cache (xs on PUD dev: +4% over the best
+# fixed batch size, +25% over batch 32; docs/benchmarks.md)
+BATCH_TOKENS: int | None = 256
 
 
 class TaskPredictor:
@@ -172,10 +176,11 @@ class TaskPredictor:
     def __init__(self, task: str, labels: dict[str, list[str]], task_config: dict[str, Any],
                  text_encoder: TextEncoder, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
                  bucket_for: Callable[[int], int | None] = lambda n: None, batch_size: int = BATCH_SIZE,
-                 max_words: int | None = None, batch_workers: int = 1):
+                 max_words: int | None = None, batch_workers: int = 1, batch_tokens: int | None = None):
         self.task, self.labels, self.config = task, labels, task_config
         self.text_encoder, self._run, self.bucket_for = text_encoder, run, bucket_for
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens  # word tasks: padded tokens per batch at most (None: no bound)
         self.batch_workers = batch_workers  # batches in flight at once (a bundle loaded with parallel="batches")
         self._words_bound = max_words
 
@@ -242,16 +247,25 @@ class TaskPredictor:
             return first, sequence_ids
         return encode_pairs(self.text_encoder, questions, contexts, bucket)
 
-    def _batches(self, items: list, key: Callable[[Any], int]) -> list[tuple[list[int], list]]:
-        """Length-sorted batches (less padding): (original indices, items) each."""
+    def _batches(self, items: list, key: Callable[[Any], int], max_tokens: int | None = None
+                 ) -> list[tuple[list[int], list]]:
+        """Length-sorted batches (less padding): (original indices, items) each, at most ``batch_size``
+        items; with ``max_tokens``, a batch also ends before its padded size (items x the longest
+        ``key``) would pass it, so short items share large batches and long ones run in small ones."""
         order = sorted(range(len(items)), key=lambda i: key(items[i]))
-        return [(order[start:start + self.batch_size], [items[i] for i in order[start:start + self.batch_size]])
-                for start in range(0, len(order), self.batch_size)]
+        chunks: list[list[int]] = []
+        for index in order:  # ascending: the item being added is the batch's longest
+            if not chunks or len(chunks[-1]) == self.batch_size or (
+                    max_tokens and (len(chunks[-1]) + 1) * key(items[index]) > max_tokens):
+                chunks.append([])
+            chunks[-1].append(index)
+        return [(chunk, [items[i] for i in chunk]) for chunk in chunks]
 
-    def _map_batches(self, items: list, key: Callable[[Any], int], work: Callable[[list], list]) -> list:
+    def _map_batches(self, items: list, key: Callable[[Any], int], work: Callable[[list], list],
+                     max_tokens: int | None = None) -> list:
         """``work(batch)`` (one result per item) over length-sorted batches, results in ``items`` order;
         with ``batch_workers`` > 1 that many batches run at once (the runtime releases the GIL)."""
-        batches = self._batches(items, key)
+        batches = self._batches(items, key, max_tokens)
         if self.batch_workers > 1 and len(batches) > 1:
             with ThreadPoolExecutor(min(self.batch_workers, len(batches))) as pool:
                 outputs = list(pool.map(lambda batch: work(batch[1]), batches))
@@ -274,7 +288,8 @@ class TaskPredictor:
             words = [w for w, _ in batch]
             return decode(self._run(self.word_batch(words, encodings=[e for _, e in batch])), words)
 
-        return self._map_batches(list(zip(sentences, encodings)), lambda item: len(item[1].ids), work)
+        return self._map_batches(list(zip(sentences, encodings)), lambda item: len(item[1].ids), work,
+                                 self.batch_tokens)
 
     # -- tasks --
 

@@ -15,19 +15,27 @@ from pathlib import Path
 from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
 from edge_time.errors import EdgeTimeError
-from edge_time.runtime.predict import BATCH_SIZE, TaskPredictor
+from edge_time.runtime.predict import BATCH_SIZE, BATCH_TOKENS, TaskPredictor
 from edge_time.tasks.data import get_task
 from edge_time.textfiles import read_lines
 
 
 def load_predictor(model: str | Path, batch_size: int = BATCH_SIZE, threads: int | None = None,
-                   parallel: str = "ops") -> TaskPredictor:
+                   parallel: str = "ops", batch_tokens: int | None = BATCH_TOKENS) -> TaskPredictor:
     """A predictor for a task model folder (PyTorch) or an exported bundle folder (manifest.json inside).
 
     ``parallel="batches"`` (ONNX bundles): ``threads`` batches at once, one thread each, for throughput
     over many batches; "ops" (default) spreads one batch's operators over the threads.
+    ``batch_tokens`` (UD, NER): a batch of ``batch_size`` sentences at most also holds at most this many
+    padded tokens, so long sentences run in smaller batches whose activations stay in the CPU's cache
+    (None: sentence count only).
     """
-    path = Path(model)
+    predictor = _load_predictor(Path(model), batch_size, threads, parallel)
+    predictor.batch_tokens = batch_tokens
+    return predictor
+
+
+def _load_predictor(path: Path, batch_size: int, threads: int | None, parallel: str) -> TaskPredictor:
     if (path / MANIFEST_NAME).is_file():
         from edge_time.runtime import load_bundle
 
@@ -60,10 +68,10 @@ class EvalResult:
 
 
 def evaluate(model: str | Path, data: str | Path, batch_size: int = BATCH_SIZE,
-             threads: int | None = None, parallel: str = "ops") -> EvalResult:
-    """Score a task model or bundle on a labelled file in its task's format (``parallel``: see
-    :func:`load_predictor`)."""
-    predictor = load_predictor(model, batch_size, threads, parallel)
+             threads: int | None = None, parallel: str = "ops", batch_tokens: int | None = BATCH_TOKENS) -> EvalResult:
+    """Score a task model or bundle on a labelled file in its task's format (``parallel``,
+    ``batch_tokens``: see :func:`load_predictor`)."""
+    predictor = load_predictor(model, batch_size, threads, parallel, batch_tokens)
     task = get_task(predictor.task)
     examples = task.read(Path(data))
     task.check_eval(Path(data), examples, predictor.labels)
@@ -88,7 +96,8 @@ def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool
 
 
 def predict_file(model: str | Path, data: str | Path, out: str | Path | None = None, pretokenized: bool = False,
-                 batch_size: int = BATCH_SIZE, threads: int | None = None, parallel: str = "ops") -> str:
+                 batch_size: int = BATCH_SIZE, threads: int | None = None, parallel: str = "ops",
+                 batch_tokens: int | None = BATCH_TOKENS) -> str:
     """Predict for a file and write the result (atomically) to ``out``, or return it when ``out`` is None.
 
     Input by task and suffix: UD ``.conllu`` (words and MWT/empty-node lines kept) or text lines;
@@ -96,7 +105,7 @@ def predict_file(model: str | Path, data: str | Path, out: str | Path | None = N
     ``.jsonl`` ({"question", "context"}) or SQuAD ``.json``. Text lines are tokenized with
     :func:`~edge_time.tasks.formats.simple_tokenize` unless ``pretokenized`` (split on whitespace).
     """
-    predictor = load_predictor(model, batch_size, threads, parallel)
+    predictor = load_predictor(model, batch_size, threads, parallel, batch_tokens)
     task, path = get_task(predictor.task), Path(data)
     if task.reads(path):
         text = task.predict_file(predictor, path)

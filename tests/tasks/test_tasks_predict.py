@@ -218,3 +218,26 @@ def test_word_batches_are_sorted_by_token_count_and_results_keep_input_order(tra
     assert widths == [(2, ascending[1]), (2, ascending[3])]  # the padding a token-sorted batching leaves
     assert [p.words for p in parses] == sentences
     assert parses == [predictor.parse([s])[0] for s in sentences]
+
+
+def test_a_token_budget_ends_batches_before_their_padded_size_passes_it(trained):
+    """``batch_tokens``: short sentences share large batches and long ones run in small ones; every
+    batch is as large as the budget and the sentence cap allow, and a sentence over the budget runs
+    alone rather than being refused."""
+    from edge_time.tasks import load_predictor
+
+    predictor = load_predictor(trained["ud"].out, batch_size=4)
+    sentences = [["a", "cat", "sees", "x", "dog", "."][: 1 + i % 6] * (1 + i // 6) for i in range(18)]
+    tokens = sorted(len(e.ids) for e in predictor.text_encoder.tokenize_words(sentences))
+    predictor.batch_tokens = 3 * tokens[len(tokens) // 2]
+    batches, run = [], predictor._run  # real tokens per row of every batch
+    predictor._run = lambda arrays: batches.append(arrays["attention_mask"].sum(axis=1).tolist()) or run(arrays)
+    parses = predictor.parse(sentences)
+    assert sorted(sum(batches, [])) == tokens and len({len(b) for b in batches}) > 1
+    assert all(len(b) * max(b) <= predictor.batch_tokens for b in batches)
+    for batch, following in zip(batches, batches[1:]):  # the next batch's shortest sentence did not fit
+        assert len(batch) == 4 or (len(batch) + 1) * min(following) > predictor.batch_tokens
+    predictor.batch_tokens = tokens[-1] - 1  # the longest sentence is over the budget: a batch of its own
+    batches.clear()
+    assert predictor.parse(sentences) == parses
+    assert batches[-1] == [tokens[-1]]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edge_time.bench.config import BenchConfig
-from edge_time.cli.types import NON_NEGATIVE_FLOAT
+from edge_time.cli.types import NON_NEGATIVE_FLOAT, TOKEN_BUDGET
 
 
 class _Values(click.Option):
@@ -53,7 +53,7 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
                    "pip install 'edge-time[spacy]').")
 @click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=BenchConfig.batch_sizes,
               show_default=True, metavar="N...", help="Batch sizes to time; latency is taken at batch 1.")
-@click.option("--batch-tokens", type=click.IntRange(min=0), default=BenchConfig.batch_tokens, show_default=True,
+@click.option("--batch-tokens", type=TOKEN_BUDGET, default=BenchConfig.batch_tokens, show_default=True,
               help="edge-time UD/NER models: a batch also holds at most this many padded tokens (long sentences in "
                    "smaller graph calls); 0: the batch size alone decides.")
 @click.option("--repeats", type=click.IntRange(min=1), default=BenchConfig.repeats, show_default=True,
@@ -90,7 +90,7 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, batch_tokens, 
     from edge_time.bench.report import table
 
     result = bench(BenchConfig(models=[Path(m) for m in models], task_data=Path(task_data), out=Path(out),
-                               batch_sizes=tuple(batch_sizes), batch_tokens=batch_tokens or None,
+                               batch_sizes=tuple(batch_sizes), batch_tokens=batch_tokens,
                                repeats=repeats, threads=threads,
                                thread_scaling=thread_scaling, parallel=parallel, metric=metric,
                                spacy=spacy_pipeline, power=power, energy_seconds=energy_seconds,

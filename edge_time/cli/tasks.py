@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY
+from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY, TOKEN_BUDGET
 from edge_time.compute import PRECISIONS
 from edge_time.runtime.predict import BATCH_SIZE, BATCH_TOKENS
 from edge_time.runtime.tasks import TASK_GRAPHS
@@ -99,7 +99,7 @@ parallel_option = click.option(
 
 
 batch_tokens_option = click.option(
-    "--batch-tokens", type=click.IntRange(min=0), default=BATCH_TOKENS, show_default=True,
+    "--batch-tokens", type=TOKEN_BUDGET, default=BATCH_TOKENS, show_default=True,
     help="UD/NER: a batch also holds at most this many padded tokens, so long sentences run in smaller batches "
          "whose activations stay in the CPU cache (0: --batch-size alone decides).")
 
@@ -128,7 +128,7 @@ def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -
     if bool(model) == bool(bundle):
         raise EdgeTimeError("pass exactly one of --model (task model folder) or --bundle (exported bundle)")
     result = run(model or bundle, data, batch_size=batch_size, threads=threads, parallel=parallel,
-                 batch_tokens=batch_tokens or None)
+                 batch_tokens=batch_tokens)
     click.echo(json.dumps({"scores": result.scores, "sentences": result.sentences, "words": result.words,
                            "seconds": round(result.seconds, 3),
                            "words_per_second": round(result.words_per_second, 1)}, indent=2))
@@ -167,9 +167,9 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, batc
         raise EdgeTimeError("pass exactly one of --input FILE or --text TEXT")
     if input_path:
         result = predict_file(model or bundle, input_path, out, pretokenized, batch_size, threads, parallel,
-                              batch_tokens or None)
+                              batch_tokens)
     else:
-        result = predict_texts(load_predictor(model or bundle, batch_size, threads, parallel, batch_tokens or None),
+        result = predict_texts(load_predictor(model or bundle, batch_size, threads, parallel, batch_tokens),
                                list(text), pretokenized)
         if out:
             write_atomic(Path(out), result)

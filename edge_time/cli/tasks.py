@@ -9,6 +9,7 @@ import click
 
 from edge_time.cli.types import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_FLOAT, PROBABILITY, TOKEN_BUDGET
 from edge_time.compute import PRECISIONS
+from edge_time.runtime import PARALLEL_MODES
 from edge_time.runtime.predict import BATCH_SIZE, BATCH_TOKENS
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
@@ -93,9 +94,10 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
 
 # evaluate and predict: how --threads are used
 parallel_option = click.option(
-    "--parallel", type=click.Choice(["ops", "batches"]), default="ops", show_default=True,
-    help="How --threads are used: one batch at a time over all threads (ops: lowest latency), or that many batches "
-         "at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for small students).")
+    "--parallel", type=click.Choice(PARALLEL_MODES), default="auto", show_default=True,
+    help="How --threads are used: one batch at a time over all threads (ops: lowest latency per call), or that many "
+         "batches at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for small "
+         "students). auto: batches for an ONNX bundle with more than one thread, else ops.")
 
 
 batch_tokens_option = click.option(
@@ -111,7 +113,7 @@ batch_tokens_option = click.option(
               help="Labelled file in the task's format (CoNLL-U, CoNLL, JSONL, SQuAD JSON).")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @batch_tokens_option
-@click.option("--threads", type=COUNT, help="CPU threads.")
+@click.option("--threads", type=COUNT, help="CPU threads (default: all cores).")
 @parallel_option
 def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -> None:
     """Score a task model or bundle: CoNLL 2018 UD metrics, seqeval F1, accuracy, SQuAD EM/F1.
@@ -120,7 +122,7 @@ def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -
     Examples:
       edge-time evaluate --model out/cs-ud --data cs_pud-dev.conllu
       edge-time evaluate --bundle out/cs-ud-onnx --data cs_pud-dev.conllu
-      edge-time evaluate --bundle out/cs-ud-onnx --data cs_pud-dev.conllu --threads 2 --parallel batches
+      edge-time evaluate --bundle out/cs-ud-onnx --data cs_pud-dev.conllu --threads 2   # two batches at once
     """
     from edge_time.errors import EdgeTimeError
     from edge_time.tasks.api import evaluate as run
@@ -146,7 +148,7 @@ def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -
               "stdout when omitted.")
 @click.option("--batch-size", type=COUNT, default=BATCH_SIZE, show_default=True)
 @batch_tokens_option
-@click.option("--threads", type=COUNT, help="CPU threads.")
+@click.option("--threads", type=COUNT, help="CPU threads (default: all cores).")
 @parallel_option
 def predict(model, bundle, input_path, text, pretokenized, out, batch_size, batch_tokens, threads, parallel) -> None:
     """Tag, parse, label or answer with a task model or an exported bundle.
@@ -156,7 +158,7 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, batc
       edge-time predict --model out/cs-ud --text "Praha je hlavní město České republiky."
       edge-time predict --bundle out/cs-ud-onnx --input dev.conllu --out dev.pred.conllu
       edge-time predict --bundle out/ner-onnx --input tweets.txt --pretokenized
-      edge-time predict --bundle out/cs-ud-onnx --input corpus.txt --threads 4 --parallel batches --out corpus.conllu
+      edge-time predict --bundle out/cs-ud-onnx --input corpus.txt --threads 4 --out corpus.conllu
     """
     from edge_time.errors import EdgeTimeError
     from edge_time.tasks.api import load_predictor, predict_file, predict_texts, write_atomic

@@ -30,8 +30,9 @@ __all__ = ["BundleModel", "load_bundle", "BundleError", "Encoded", "PARALLEL_MOD
 # threads (lowest latency per call); "batches" runs each batch on one thread with up to `threads`
 # batches in flight (TaskPredictor keeps them), for throughput over many batches: at 2 threads the UD xs
 # and s students parse 1.53x / 1.36x the words/s of "ops" that way (docs/tasks.md), because
-# onnxruntime's operators on such small tensors barely scale across threads.
-PARALLEL_MODES = ("ops", "batches")
+# onnxruntime's operators on such small tensors barely scale across threads. "auto" picks "batches"
+# where the runtime runs calls concurrently (onnx) and there is more than one thread, else "ops".
+PARALLEL_MODES = ("auto", "ops", "batches")
 
 
 class BundleModel:
@@ -43,9 +44,12 @@ class BundleModel:
         self.manifest: Manifest = read_manifest(self.path, verify=verify, unfinished_ok=unfinished_ok)
         if parallel not in PARALLEL_MODES:
             raise ValueError(f"parallel={parallel!r}: use one of {PARALLEL_MODES}")
-        if parallel == "batches" and not getattr(RUNNERS[self.manifest.target], "concurrent_runs", False):
+        concurrent = getattr(RUNNERS[self.manifest.target], "concurrent_runs", False)
+        if parallel == "batches" and not concurrent:
             raise BundleError(f"parallel='batches' needs a runtime that runs calls concurrently (onnx); this bundle "
                               f"is {self.manifest.target}: use parallel='ops'")
+        if parallel == "auto":
+            parallel = "batches" if concurrent and (threads or os.cpu_count() or 1) > 1 else "ops"
         self.threads = threads
         self.parallel = parallel
         # batches in flight at once (TaskPredictor); each runtime call then gets one thread
@@ -138,5 +142,6 @@ def load_bundle(path: str | os.PathLike, threads: int | None = None, verify: boo
                 unfinished_ok: bool = False, parallel: str = "ops") -> BundleModel:
     """Open a bundle folder; ``verify`` checks every file against its sha256 first (and each graph's
     bytes again when its runtime session is created). ``unfinished_ok``: only for the exporter.
-    ``parallel``: how ``threads`` are used, see :data:`PARALLEL_MODES` ("batches": ONNX bundles only)."""
+    ``parallel``: how ``threads`` are used, see :data:`PARALLEL_MODES` ("batches": ONNX bundles only;
+    the loaded bundle's ``parallel`` is the mode "auto" chose)."""
     return BundleModel(path, threads=threads, verify=verify, unfinished_ok=unfinished_ok, parallel=parallel)

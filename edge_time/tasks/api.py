@@ -15,6 +15,7 @@ from pathlib import Path
 from edge_time.atomic import write_text_atomic
 from edge_time.bundle import MANIFEST_NAME
 from edge_time.errors import EdgeTimeError
+from edge_time.runtime import PARALLEL_MODES
 from edge_time.runtime.predict import BATCH_SIZE, BATCH_TOKENS, TaskPredictor
 from edge_time.tasks.data import get_task
 from edge_time.textfiles import read_lines
@@ -25,11 +26,15 @@ def load_predictor(model: str | Path, batch_size: int = BATCH_SIZE, threads: int
     """A predictor for a task model folder (PyTorch) or an exported bundle folder (manifest.json inside).
 
     ``parallel="batches"`` (ONNX bundles): ``threads`` batches at once, one thread each, for throughput
-    over many batches; "ops" (default) spreads one batch's operators over the threads.
+    over many batches; "ops" (default) spreads one batch's operators over the threads (lowest latency per
+    call); "auto" is "batches" for an ONNX bundle with more than one thread, else "ops" (the default of
+    :func:`evaluate` and :func:`predict_file`, which run many batches).
     ``batch_tokens`` (UD, NER): a batch of ``batch_size`` sentences at most also holds at most this many
     padded tokens, so long sentences run in smaller batches whose activations stay in the CPU's cache
     (None: sentence count only).
     """
+    if parallel not in PARALLEL_MODES:
+        raise EdgeTimeError(f"parallel={parallel!r}: use one of {', '.join(PARALLEL_MODES)}")
     predictor = _load_predictor(Path(model), batch_size, threads, parallel)
     predictor.batch_tokens = batch_tokens
     return predictor
@@ -40,7 +45,7 @@ def _load_predictor(path: Path, batch_size: int, threads: int | None, parallel: 
         from edge_time.runtime import load_bundle
 
         return TaskPredictor.from_bundle(load_bundle(path, threads=threads, parallel=parallel), batch_size=batch_size)
-    if parallel != "ops":
+    if parallel == "batches":
         raise EdgeTimeError(f"parallel={parallel!r} is for ONNX bundles; {path} is a PyTorch task model folder "
                             f"(export it with `edge-time export --target onnx`, or use parallel='ops')")
     from edge_time.tasks.checkpoint import load_task_model
@@ -68,7 +73,7 @@ class EvalResult:
 
 
 def evaluate(model: str | Path, data: str | Path, batch_size: int = BATCH_SIZE,
-             threads: int | None = None, parallel: str = "ops", batch_tokens: int | None = BATCH_TOKENS) -> EvalResult:
+             threads: int | None = None, parallel: str = "auto", batch_tokens: int | None = BATCH_TOKENS) -> EvalResult:
     """Score a task model or bundle on a labelled file in its task's format (``parallel``,
     ``batch_tokens``: see :func:`load_predictor`)."""
     predictor = load_predictor(model, batch_size, threads, parallel, batch_tokens)
@@ -96,7 +101,7 @@ def predict_texts(predictor: TaskPredictor, texts: list[str], pretokenized: bool
 
 
 def predict_file(model: str | Path, data: str | Path, out: str | Path | None = None, pretokenized: bool = False,
-                 batch_size: int = BATCH_SIZE, threads: int | None = None, parallel: str = "ops",
+                 batch_size: int = BATCH_SIZE, threads: int | None = None, parallel: str = "auto",
                  batch_tokens: int | None = BATCH_TOKENS) -> str:
     """Predict for a file and write the result (atomically) to ``out``, or return it when ``out`` is None.
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from edge_time.cli import main
 from edge_time.exporters import export_model
 from edge_time.bundle import BundleError
+from edge_time.errors import EdgeTimeError
 from edge_time.runtime import load_bundle
 from edge_time.runtime.predict import TaskPredictor
 from edge_time.tasks import evaluate, load_predictor
@@ -81,6 +82,7 @@ def test_ud_tflite_bundle_predictions_equal_pytorch(trained, task_data, tmp_path
     assert load_predictor(bundle).parse(sentences) == load_predictor(trained["ud"].out).parse(sentences)
     with pytest.raises(BundleError, match="parallel='batches' needs .*onnx.*this bundle is tflite"):
         load_bundle(bundle, threads=2, parallel="batches")  # one LiteRT interpreter cannot run two calls at once
+    assert load_bundle(bundle, threads=2, parallel="auto").parallel == "ops"
 
 
 def test_parallel_batches_predict_what_one_batch_at_a_time_predicts(bundles, trained, task_data):
@@ -100,6 +102,16 @@ def test_parallel_batches_predict_what_one_batch_at_a_time_predicts(bundles, tra
         assert threading.get_ident() not in threads_used  # every graph call ran on a worker thread
         runner, _ = bundle._runner(16)
         assert runner.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_parallel_auto_runs_batches_only_where_the_runtime_and_threads_allow(bundles, trained):
+    """auto (evaluate's and predict's default): batches for an ONNX bundle with more than one thread; one
+    thread or a PyTorch folder run one batch at a time, without an error (LiteRT: the test above)."""
+    assert load_bundle(bundles["ud"], threads=2, parallel="auto").parallel == "batches"
+    assert load_bundle(bundles["ud"], threads=1, parallel="auto").parallel == "ops"
+    assert load_predictor(trained["ud"].out, threads=2, parallel="auto").batch_workers == 1
+    with pytest.raises(EdgeTimeError, match="parallel='many': use one of auto, ops, batches"):
+        load_predictor(bundles["ud"], parallel="many")
 
 
 def test_cli_parallel_batches_needs_a_bundle(trained, task_data):

@@ -97,7 +97,8 @@ parallel_option = click.option(
     "--parallel", type=click.Choice(PARALLEL_MODES), default="auto", show_default=True,
     help="How --threads are used: one batch at a time over all threads (ops: lowest latency per call), or that many "
          "batches at once, one thread each (batches: ONNX bundles; ~1.4-1.5x the words/s at 2 threads for small "
-         "students). auto: batches for an ONNX bundle with more than one thread, else ops.")
+         "students). auto: batches for an ONNX bundle with more than one thread reading a file (--data, --input), "
+         "else ops.")
 
 
 batch_tokens_option = click.option(
@@ -170,7 +171,8 @@ def predict(model, bundle, input_path, text, pretokenized, out, batch_size, batc
     if input_path:
         result = predict_file(model or bundle, input_path, out, pretokenized, batch_size, threads, parallel,
                               batch_tokens)
-    else:
+    else:  # a few texts on the command line: one batch, so its latency is all that counts
+        parallel = "ops" if parallel == "auto" else parallel
         result = predict_texts(load_predictor(model or bundle, batch_size, threads, parallel, batch_tokens),
                                list(text), pretokenized)
         if out:

@@ -50,11 +50,22 @@ def test_ner_bundle_predictions_and_scores_equal_pytorch(bundles, trained, task_
     assert evaluate(bundles["ner"], dev).scores == evaluate(trained["ner"].out, dev).scores
 
 
-def test_cli_predict_from_bundle(bundles):
+def test_cli_predict_from_bundle(bundles, task_data, tmp_path, monkeypatch):
+    """predict's default --parallel auto: a file runs batches at once (ONNX, 2 threads), --text one batch
+    over both threads."""
+    import edge_time.tasks.api as api
+
+    loaded = []
+    real = api.load_predictor
+    monkeypatch.setattr(api, "load_predictor", lambda *a, **k: loaded.append(real(*a, **k)) or loaded[-1])
     result = CliRunner().invoke(main, ["predict", "--bundle", str(bundles["ner"]), "--pretokenized",
-                                       "--text", "anna lives in rome"])
+                                       "--text", "anna lives in rome", "--threads", "2"])
     assert result.exit_code == 0, result.output
     assert '"entities"' in result.output and '"tags"' in result.output
+    result = CliRunner().invoke(main, ["predict", "--bundle", str(bundles["ner"]), "--input",
+                                       str(task_data["ner"][1]), "--threads", "2", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert [p.batch_workers for p in loaded] == [1, 2]
 
 
 # torch and transformers blocked: any import of them fails, as on a board that has neither

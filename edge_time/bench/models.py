@@ -133,17 +133,13 @@ class EdgeTimeSystem(System):
     def load(self, batch_size: int, threads: int, parallel: str = "ops", batch_tokens: int | None = None) -> None:
         from edge_time.tasks.api import load_predictor
 
-        self.predictor = None
+        # under --parallel batches, "auto" runs batches at once where the runtime can (ONNX), else one at a time
+        self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
+                                        parallel="auto" if parallel == "batches" else "ops", batch_tokens=batch_tokens)
         if parallel == "batches" and threads > 1:
-            try:
-                self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
-                                                parallel="batches", batch_tokens=batch_tokens)
-                self._note(f"--parallel batches: {threads} batches at once, one thread each")
-            except EdgeTimeError as exc:  # PyTorch folders, LiteRT, ExecuTorch: one batch at a time
-                self._note(f"runs one batch at a time under --parallel batches ({str(exc).split(':')[0]})")
-        if self.predictor is None:
-            self.predictor = load_predictor(self.info.path, batch_size=batch_size, threads=threads,
-                                            batch_tokens=batch_tokens)
+            self._note(f"--parallel batches: {self.batch_workers} batches at once, one thread each"
+                       if self.batch_workers > 1 else
+                       f"runs one batch at a time under --parallel batches ({self.kind}: one call at a time)")
         if batch_tokens and self.task in ("ud", "ner"):
             self._note(f"each batch also holds at most {batch_tokens} padded tokens (--batch-tokens): long "
                        f"sentences run in smaller graph calls")

@@ -48,12 +48,13 @@ class BundleModel:
         if parallel == "batches" and not concurrent:
             raise BundleError(f"parallel='batches' needs a runtime that runs calls concurrently (onnx); this bundle "
                               f"is {self.manifest.target}: use parallel='ops'")
+        cores = threads or os.cpu_count() or 1
         if parallel == "auto":
-            parallel = "batches" if concurrent and (threads or os.cpu_count() or 1) > 1 else "ops"
+            parallel = "batches" if concurrent and cores > 1 else "ops"
         self.threads = threads
         self.parallel = parallel
         # batches in flight at once (TaskPredictor); each runtime call then gets one thread
-        self.batch_workers = (threads or os.cpu_count() or 1) if parallel == "batches" else 1
+        self.batch_workers = cores if parallel == "batches" else 1
         self.verify = verify
         self._runner_lock = threading.Lock()  # concurrent first calls must not build two sessions
         if threads:

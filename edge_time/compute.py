@@ -46,18 +46,37 @@ def cpu_has_native_bf16() -> bool:
 INT8_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")  # x86 / aarch64
 
 
-def cpu_description() -> dict[str, object]:
-    """This CPU's model and the flags that decide which int8 kernels run (recorded where int8 is checked)."""
+def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
+    """This CPU's model and the flags that decide which int8 kernels run (recorded where int8 or speed is
+    measured). ``family`` identifies the core where a VM shows only a generic name ("AMD EPYC", "Intel(R)
+    Xeon(R) Processor"): x86 "family 26 model 2" (26 = Zen 5), aarch64 "implementer 0x41 part 0xd0c".
+    ``cpuinfo``: the text of /proc/cpuinfo (read when None)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
     fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())  # the first processor's entry
-    except OSError:
-        pass
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's entry
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     model = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
-    return {"machine": platform.machine(), "model": model, "int8_features": [f for f in INT8_FEATURES if f in flags]}
+    if "cpu family" in fields:
+        family = f"family {fields['cpu family']} model {fields.get('model', '?')}"
+    elif "CPU part" in fields:
+        family = f"implementer {fields.get('CPU implementer', '?')} part {fields['CPU part']}"
+    else:
+        family = None
+    return {"machine": platform.machine(), "model": model, "family": family,
+            "int8_features": [f for f in INT8_FEATURES if f in flags]}
+
+
+def cpu_summary(description: dict[str, object]) -> str:
+    """One line for reports: 'AMD EPYC (family 26 model 2; int8: avx2 avx512f avx512_vnni avx_vnni)'."""
+    details = [str(description["family"])] if description.get("family") else []
+    details.append("int8: " + (" ".join(description["int8_features"]) or "no SIMD int8 features"))
+    return f"{description['model']} ({'; '.join(details)})"
 
 
 def resolve_precision(precision: str, device: str | None = None) -> str:

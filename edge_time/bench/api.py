@@ -29,6 +29,7 @@ from edge_time.bench.config import BenchConfig
 from edge_time.bench.measure import EnergyProbe, Timing, length_order, run_pass
 from edge_time.bench.models import EdgeTimeSystem, ModelInfo, System, inspect_model, read_task_data
 from edge_time.bench.plot import PlotRecord
+from edge_time.compute import cpu_description
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks.data import get_task
 
@@ -147,7 +148,7 @@ def _machine() -> dict:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     return {"host": platform.node(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
+            "cpu": cpu_description(), "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
             "load_average": list(os.getloadavg())}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_time.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edge_time.bench.plot import render_pareto
+from edge_time.compute import cpu_summary
 from edge_time.tasks.data import get_task
 
 FILES = {"markdown": "bench.md", "csv": "bench.csv", "json": "bench.json", "plot": "bench.png"}
@@ -84,7 +85,9 @@ def markdown(result) -> str:
     lines = [
         f"# edge-time bench: {result.task} on `{Path(result.data['path']).name}`",
         "",
-        f"{result.created_at} · {machine['machine']}, {machine['cores']} cores · {config.threads} thread(s) · batch "
+        f"{result.created_at} · {machine['machine']}, {machine['cores']} cores"
+        + (f", {cpu_summary(machine['cpu'])}" if machine.get("cpu") else "")
+        + f" · {config.threads} thread(s) · batch "
         f"sizes {', '.join(map(str, sorted(set(config.batch_sizes))))} · {config.repeats} timed passes each after a "
         f"warm-up, median [range] · {result.data['examples']} {_item(result)}s, {result.data['words']:,} words · "
         f"load average {machine['load_average'][0]:.2f} before, {machine['load_average_after'][0]:.2f} after",

@@ -15,6 +15,7 @@ from edge_time.bench.api import thread_counts
 from edge_time.bench.plot import FRONT, pareto_front
 from edge_time.bench.spacy_baseline import SpacySystem, gold_words_and_spaces, make_doc
 from edge_time.cli import main
+from edge_time.compute import cpu_description, cpu_summary
 from edge_time.errors import EdgeTimeError
 from edge_time.tasks import evaluate
 from edge_time.tasks.formats import read_conllu
@@ -52,12 +53,14 @@ def test_bench_measures_every_system_and_writes_every_output(ud_model, ud_bundle
     assert "| model | kind | LAS | UPOS | ms/sentence @1 | words/s | batch | mJ/word | MB | params |" in markdown
     assert all(f"| {r.name} | {r.kind} |" in markdown for r in result.rows)
     assert "unavailable: disabled with --power none" in markdown and "](bench.png)" in markdown
+    assert f"cores, {cpu_summary(cpu_description())} ·" in markdown  # int8 speed depends on the CPU's kernels
     rows = list(csv.DictReader((out / "bench.csv").open(encoding="utf-8")))
     assert [r["name"] for r in rows] == [r.name for r in result.rows]
     assert rows[0]["metric_value"] == str(torch_row.metric_value) and rows[2]["score_XPOS"] == ""
     assert float(rows[1]["throughput_b4"]) == bundle_row.throughput[4]["median"]
     saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert saved["schema"] == "edge-time/bench" and saved["config"]["batch_sizes"] == [4, 1]
+    assert saved["machine"]["cpu"] == cpu_description()
     assert [r["name"] for r in saved["rows"]] == [r.name for r in result.rows]
     assert saved["rows"][2]["scores"]["XPOS"] is None and saved["plot"]["path"] == str(out / "bench.png")
 

@@ -148,8 +148,8 @@ def _machine() -> dict:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     return {"host": platform.node(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "cpu": cpu_description(), "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
-            "load_average": list(os.getloadavg())}
+            "cpu": cpu_description(), "platform": platform.platform(), "python": platform.python_version(),
+            "versions": versions, "load_average": list(os.getloadavg())}
 
 
 def thread_counts() -> list[int]:
@@ -190,7 +190,7 @@ def bench(config: BenchConfig) -> BenchResult:
             from edge_time.bench.spacy_baseline import SpacySystem
 
             with progress.step(f"loading spaCy {config.spacy}"):
-                baseline = SpacySystem(config.spacy, config.threads)
+                baseline = SpacySystem(config.spacy, config.threads, config.spacy_gemm)
         for info, name in zip(infos, _names(infos)):
             with progress.step(f"loading {name}"):
                 system = EdgeTimeSystem(info, name)

@@ -8,6 +8,10 @@ from pathlib import Path
 from edge_time.errors import EdgeTimeError
 from edge_time.runtime.predict import BATCH_TOKENS
 
+# spaCy's matrix products: blis (thinc's default), numpy (numpy's BLAS), or auto: numpy where blis would run its
+# generic, unoptimised kernels on this CPU (edge_time.bench.spacy_baseline.blis_kernels)
+SPACY_GEMMS = ("auto", "blis", "numpy")
+
 
 @dataclass
 class BenchConfig:
@@ -21,6 +25,7 @@ class BenchConfig:
     threads: int = 1  # the same CPU thread cap for every system
     metric: str | None = None  # default: LAS (UD), F1 (NER, QA), accuracy (cls)
     spacy: str | None = None  # spaCy package name or saved pipeline folder (UD only)
+    spacy_gemm: str = "auto"  # spaCy's (thinc's) matrix products: auto | blis | numpy (edge_time.bench.spacy_baseline)
     power: str = "auto"  # the profiler's sensor choice: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
     thread_scaling: bool = False  # also time each system at 1, 2 and all cores (its best batch size)
@@ -38,6 +43,8 @@ class BenchConfig:
             raise EdgeTimeError("--batch-sizes must be positive integers, e.g. --batch-sizes 1 8 32")
         if self.repeats < 1 or self.threads < 1:
             raise EdgeTimeError("--repeats and --threads must be at least 1")
+        if self.spacy_gemm not in SPACY_GEMMS:
+            raise EdgeTimeError(f"--spacy-gemm {self.spacy_gemm}: use one of {', '.join(SPACY_GEMMS)}")
         if self.parallel not in ("ops", "batches"):
             raise EdgeTimeError(f"--parallel {self.parallel}: use ops or batches")
         if self.batch_tokens is not None and self.batch_tokens < 1:

@@ -10,11 +10,21 @@ XPOS = ``tag_``, UFeats = ``str(morph)``, lemma = ``lemma_``, head 0 for the roo
 edge-time's predictions. A metric whose annotation the pipeline never produces (XPOS without a
 tagger) is n/a, not 0.
 
+The baseline gets fast matrix products on every CPU: thinc multiplies with blis, and blis 1.3 does not
+recognise every CPU (on AMD Zen 5, family 26, it selects its ``generic`` reference kernels, and
+cs_core_news_sm parsed PUD dev at 7,300 words/s instead of 10,200-12,100 with numpy's BLAS, the same
+LAS). ``gemm="auto"`` asks blis which kernels it picked and, on ``generic``, builds the pipeline on
+thinc's ``NumpyOps(use_blis=False)``; the row's notes say which ran and why.
+
 spaCy is optional (``pip install 'edge-time[spacy]'``) and imported only when a pipeline loads.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from edge_time.bench.models import System
@@ -81,15 +91,54 @@ def produced(parses: list[UDParse]) -> set[str]:
     return {layer for layer, attr in layers.items() if any(v != "_" for p in parses for v in getattr(p, attr))}
 
 
-def load_pipeline(name: str):
-    """``spacy.load`` a package name or saved pipeline folder, with the unscored components disabled."""
+_BLIS_PROBE = "import numpy, blis.py; a = numpy.ones((8, 8), dtype='float32'); blis.py.gemm(a, a)"
+
+
+def blis_kernels() -> str | None:
+    """The kernel set ("sub-configuration") blis selects on this CPU: 'skx', 'zen3', ..., or 'generic' (its
+    unoptimised reference code); None when blis is missing or does not say. blis prints its choice once, at
+    its first call, when BLIS_ARCH_DEBUG is set, so a child process makes that call."""
+    try:
+        probe = subprocess.run([sys.executable, "-c", _BLIS_PROBE], env={**os.environ, "BLIS_ARCH_DEBUG": "1"},
+                               capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_blis_kernels(probe.stdout + probe.stderr)
+
+
+def parse_blis_kernels(text: str) -> str | None:
+    """The sub-configuration in blis's BLIS_ARCH_DEBUG line ("libblis: selecting sub-configuration 'zen3'.")."""
+    match = re.search(r"selecting sub-configuration '([\w-]+)'", text)
+    return match.group(1) if match else None
+
+
+def spacy_gemm_choice(gemm: str, kernels: str | None) -> tuple[str, str]:
+    """('blis' | 'numpy', the note that says why) for ``--spacy-gemm`` and the kernels blis picked."""
+    if gemm == "blis":
+        return "blis", f"matrix products: blis (--spacy-gemm blis; blis kernels: {kernels or 'unknown'})"
+    if gemm == "numpy":
+        return "numpy", "matrix products: numpy's BLAS (--spacy-gemm numpy)"
+    if kernels == "generic":
+        return "numpy", ("matrix products: numpy's BLAS, because blis selects its generic, unoptimised kernels on "
+                         "this CPU (--spacy-gemm blis times spaCy's unchanged default)")
+    return "blis", f"matrix products: blis, spaCy's default (blis kernels: {kernels or 'unknown'})"
+
+
+def load_pipeline(name: str, gemm: str = "blis"):
+    """``spacy.load`` a package name or saved pipeline folder, with the unscored components disabled;
+    ``gemm="numpy"`` builds its models on thinc's NumpyOps without blis (numpy's BLAS)."""
     try:
         import spacy
+        from thinc.api import use_ops
     except ImportError as exc:
         raise EdgeTimeError(f"--spacy needs spaCy, which is not installed ({exc}); "
                             f"pip install 'edge-time[spacy]'") from exc
     try:
-        nlp = spacy.load(name)
+        if gemm == "numpy":
+            with use_ops("numpy", use_blis=False):  # thinc models keep the ops current when they were built
+                nlp = spacy.load(name)
+        else:
+            nlp = spacy.load(name)
     except OSError as exc:
         raise EdgeTimeError(f"--spacy {name}: cannot load the pipeline ({' '.join(str(exc).split())}); install its "
                             f"package (pip install 'edge-time[spacy]' brings cs_core_news_sm) or pass the folder of "
@@ -127,8 +176,9 @@ def _size_mb(nlp) -> float | None:
 class SpacySystem(System):
     """A spaCy pipeline as a bench contender for UD data."""
 
-    def __init__(self, spec: str, threads: int):
-        nlp = load_pipeline(spec)
+    def __init__(self, spec: str, threads: int, gemm: str = "auto"):
+        self.gemm, gemm_note = spacy_gemm_choice(gemm, blis_kernels() if gemm != "numpy" else None)
+        nlp = load_pipeline(spec, self.gemm)
         import spacy  # importable: load_pipeline checked it
 
         label = Path(spec).name if Path(spec).exists() else spec
@@ -138,6 +188,7 @@ class SpacySystem(System):
         self.nlp = nlp
         self.notes.append(f"components run: {', '.join(nlp.pipe_names)}"
                           + (f" (disabled: {', '.join(nlp.disabled)})" if nlp.disabled else ""))
+        self.notes.append(gemm_note)
         if nlp.meta.get("license"):
             self.notes.append(f"pipeline licence: {nlp.meta['license']}")
         if threads > 1:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edge_time.bench.config import BenchConfig
+from edge_time.bench.config import SPACY_GEMMS, BenchConfig
 from edge_time.cli.types import NON_NEGATIVE_FLOAT, TOKEN_BUDGET
 
 
@@ -51,6 +51,10 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--spacy", "spacy_pipeline", metavar="PIPELINE",
               help="Also run this spaCy pipeline (package name or saved folder) on the same gold words (UD only; "
                    "pip install 'edge-time[spacy]').")
+@click.option("--spacy-gemm", type=click.Choice(SPACY_GEMMS), default=BenchConfig.spacy_gemm, show_default=True,
+              help="spaCy's matrix products: blis (spaCy's default), numpy (numpy's BLAS), or auto: numpy where blis "
+                   "would run its generic, unoptimised kernels on this CPU (e.g. AMD Zen 5), so the baseline is not "
+                   "handicapped; the report notes which ran.")
 @click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=BenchConfig.batch_sizes,
               show_default=True, metavar="N...", help="Batch sizes to time; latency is taken at batch 1.")
 @click.option("--batch-tokens", type=TOKEN_BUDGET, default=BenchConfig.batch_tokens, show_default=True,
@@ -73,8 +77,8 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
 @click.option("--out", type=click.Path(file_okay=False), default=BenchConfig.out, show_default=True,
               help="Folder for bench.md, bench.csv, bench.json and bench.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def bench_command(models, task_data, spacy_pipeline, batch_sizes, batch_tokens, repeats, threads, thread_scaling,
-                  parallel, metric, power, energy_seconds, out, quiet) -> None:
+def bench_command(models, task_data, spacy_pipeline, spacy_gemm, batch_sizes, batch_tokens, repeats, threads,
+                  thread_scaling, parallel, metric, power, energy_seconds, out, quiet) -> None:
     """Compare task models, their bundles and a spaCy baseline on one labelled file: task accuracy,
     latency at batch 1, throughput per batch size, energy (where the host has a power sensor),
     size and parameters; with Pareto plots of accuracy vs throughput and vs energy.
@@ -93,7 +97,7 @@ def bench_command(models, task_data, spacy_pipeline, batch_sizes, batch_tokens, 
                                batch_sizes=tuple(batch_sizes), batch_tokens=batch_tokens,
                                repeats=repeats, threads=threads,
                                thread_scaling=thread_scaling, parallel=parallel, metric=metric,
-                               spacy=spacy_pipeline, power=power, energy_seconds=energy_seconds,
+                               spacy=spacy_pipeline, spacy_gemm=spacy_gemm, power=power, energy_seconds=energy_seconds,
                                progress=not quiet))
     console = Console()
     (console if console.is_terminal else Console(width=160)).print(table(result))  # piped: no 80-column squeeze

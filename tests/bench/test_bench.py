@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from edge_time.bench import BenchConfig, bench
 from edge_time.bench.api import thread_counts
 from edge_time.bench.plot import FRONT, pareto_front
-from edge_time.bench.spacy_baseline import SpacySystem, gold_words_and_spaces, make_doc
+from edge_time.bench.spacy_baseline import (SpacySystem, blis_kernels, gold_words_and_spaces, make_doc,
+                                            parse_blis_kernels, spacy_gemm_choice)
 from edge_time.cli import main
 from edge_time.compute import cpu_description, cpu_summary
 from edge_time.errors import EdgeTimeError
@@ -122,6 +123,7 @@ def test_energy_from_a_power_sensor(ud_bundle, data, tmp_path):
     (["--models", "{ner_model}", "--spacy", "whatever"], "--spacy puts a spaCy pipeline beside UD models"),
     (["--models", "{ud_model}", "--metric", "f1"], "--metric f1: ud scores are UPOS, XPOS"),
     (["--spacy", "no_such_spacy_pipeline"], "--spacy no_such_spacy_pipeline: cannot load the pipeline"),
+    (["--spacy", "x", "--spacy-gemm", "mkl"], "'mkl' is not one of 'auto', 'blis', 'numpy'"),
 ])
 def test_one_line_errors(args, message, request, data, tmp_path):
     paths = {"encoder": request.getfixturevalue("encoder"), "ner_dev": data["ner_dev"]}
@@ -157,6 +159,31 @@ def test_spacy_gets_gold_words_with_their_spacing_and_one_sentence_per_doc(spacy
     parses = system.predict(system.prepare(sentences))
     assert [p.words for p in parses] == [s.forms for s in sentences]
     assert all(p.heads.count(0) == 1 for p in parses)  # the parser never split a sentence in two
+
+
+def test_spacy_gemm_auto_leaves_blis_only_where_it_would_run_generic_kernels():
+    # blis's own line under BLIS_ARCH_DEBUG=1 (blis 1.3.4 on an AMD Zen 5 EPYC, family 26)
+    assert parse_blis_kernels("libblis: selecting sub-configuration 'generic'.\n") == "generic"
+    assert parse_blis_kernels("libblis: selecting sub-configuration 'zen3'.") == "zen3"
+    assert parse_blis_kernels("") is None
+    assert spacy_gemm_choice("auto", "generic")[0] == "numpy"
+    assert "generic, unoptimised kernels" in spacy_gemm_choice("auto", "generic")[1]
+    assert [spacy_gemm_choice("auto", k)[0] for k in ("skx", "zen3", None)] == ["blis"] * 3
+    assert spacy_gemm_choice("blis", "generic")[0] == "blis" and spacy_gemm_choice("numpy", "skx")[0] == "numpy"
+    assert blis_kernels() is not None  # the real blis that spaCy installs names its choice on this CPU
+
+
+def test_spacy_on_numpy_gemm_predicts_what_it_does_on_blis(spacy_pipeline, data):
+    sentences = read_conllu(data["ud_dev"])
+    on_blis, on_numpy = (SpacySystem(str(spacy_pipeline), threads=1, gemm=g) for g in ("blis", "numpy"))
+    assert (on_blis.gemm, on_numpy.gemm) == ("blis", "numpy")
+    assert "matrix products: numpy's BLAS (--spacy-gemm numpy)" in on_numpy.notes
+    assert any(n.startswith("matrix products: blis (--spacy-gemm blis") for n in on_blis.notes)
+    uses_blis = [getattr(node.ops, "use_blis", False) for name in on_numpy.nlp.pipe_names
+                 for node in on_numpy.nlp.get_pipe(name).model.walk()]
+    assert uses_blis.count(False) > uses_blis.count(True)  # thinc's layers; the parser's output layer keeps blis
+    predicted = {system.gemm: system.predict(system.prepare(sentences)) for system in (on_blis, on_numpy)}
+    assert on_numpy.score(sentences, predicted["numpy"]) == on_blis.score(sentences, predicted["blis"])
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():

@@ -65,7 +65,8 @@ def table(result):
 
     data = Path(result.data["path"]).name
     title = (f"edge-time bench: {result.task} on {data} ({result.data['examples']} {_item(result)}s, "
-             f"{result.data['words']:,} words), {result.config.threads} thread(s)")
+             f"{result.data['words']:,} words), {result.config.threads} thread(s)"
+             + (f" of {cpu_summary(result.machine['cpu'])}" if result.machine.get("cpu") else ""))
     caption = f"energy unavailable: {result.energy_note}" if result.energy_note else None
     rich_table = Table(title=title, caption=caption)
     for index, name in enumerate(columns(result)):

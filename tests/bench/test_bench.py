@@ -85,6 +85,7 @@ def test_cli_takes_several_values_per_option_and_prints_the_table(ud_model, ud_b
     assert result.exit_code == 0, result.output
     assert "edge-time bench: ud on dev.conllu" in result.stdout and "tagger-onnx" in result.stdout
     assert "energy unavailable: disabled with --power none" in result.stdout
+    assert f"thread(s) of {cpu_summary(cpu_description())}" in " ".join(result.stdout.split())  # title may wrap
     saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert [r["name"] for r in saved["rows"]] == ["tagger", "tagger-onnx"]
     assert saved["config"]["batch_sizes"] == [1, 2] and saved["config"]["repeats"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import platform
 import sys
 
 import pytest
@@ -171,7 +172,8 @@ def test_spacy_gemm_auto_leaves_blis_only_where_it_would_run_generic_kernels():
     assert "generic, unoptimised kernels" in spacy_gemm_choice("auto", "generic")[1]
     assert [spacy_gemm_choice("auto", k)[0] for k in ("skx", "zen3", None)] == ["blis"] * 3
     assert spacy_gemm_choice("blis", "generic")[0] == "blis" and spacy_gemm_choice("numpy", "skx")[0] == "numpy"
-    assert blis_kernels() is not None  # the real blis that spaCy installs names its choice on this CPU
+    if platform.machine() == "x86_64":  # blis's x86-64 wheels pick kernels at run time and say which
+        assert blis_kernels() is not None
 
 
 def test_spacy_on_numpy_gemm_predicts_what_it_does_on_blis(spacy_pipeline, data):

@@ -20,7 +20,7 @@ from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import TextEncoder
 from edge_time.tasks.checkpoint import load_task_model
 from edge_time.tasks.data import get_task
-from edge_time.tasks.heads import HFStack, fold_layer_mixes, task_model
+from edge_time.tasks.heads import HFStack, fold_layer_mixes, freeze_rel_projections, task_model
 
 
 def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
@@ -31,8 +31,10 @@ def task_export_spec(model_dir: Path, work_dir: Path, max_length: int = 512,
     if explicit_positions and not edge_form:
         raise ModelLoadError(f"--compat tflite-runtime needs a BERT-family encoder, not {hf.config.model_type}")
     encoder = EdgeEncoder(hf, all_layers=True, explicit_positions=explicit_positions) if edge_form else HFStack(hf)
-    # the layer mixes become one MatMul in the graph (training keeps one readable module per mix)
-    module = fold_layer_mixes(task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions)).eval()
+    # the layer mixes become one MatMul in the graph (training keeps one readable module per mix), and the
+    # deprel projection a linear with constant weights (XNNPACK delegates only those)
+    module = freeze_rel_projections(fold_layer_mixes(
+        task_model(spec.task, encoder, loaded.head, explicit_positions=explicit_positions))).eval()
 
     info = loaded.text_encoder.info
     max_length = min(max_length, spec.max_length, int(hf.config.max_position_embeddings) - info.position_offset)

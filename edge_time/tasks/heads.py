@@ -68,6 +68,15 @@ def fold_layer_mixes(module: nn.Module) -> nn.Module:
     return module
 
 
+def freeze_rel_projections(module: nn.Module) -> nn.Module:
+    """``module`` with every UD head's deprel projection held as constant weights (export time only;
+    see :meth:`UDHead.freeze_rel_projection`)."""
+    for part in module.modules():
+        if isinstance(part, UDHead):
+            part.freeze_rel_projection()
+    return module
+
+
 class GegluMLP(nn.Module):
     """Linear -> GEGLU -> dropout -> linear (the reference's classifier block)."""
 
@@ -115,6 +124,7 @@ class UDHead(nn.Module):
         self.rel_head = GegluMLP(hidden, mlp, rel, dropout)
         self.rel_bilinear = nn.Parameter(torch.randn(sizes["deprel"], rel, rel) * rel ** -0.5)
         self.rel_linear = nn.Linear(2 * rel, sizes["deprel"])
+        self.rel_projection: nn.Linear | None = None  # set by freeze_rel_projection (export)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, stack: torch.Tensor, word_pool: torch.Tensor, word_mask: torch.Tensor,
@@ -141,8 +151,10 @@ class UDHead(nn.Module):
         # ones, and the linear terms and the head mask (zeroed head vectors) applied on (b, h, r+1)
         # rather than as four passes over the (b, d, h, l) output (measured: 1% of the xs int8 ONNX graph).
         batch, width, rel = rel_dep.shape
-        weight, bias = self._rel_projection()
-        projected = F.linear(rel_dep, weight, bias).reshape(batch, width, -1, rel + 1)
+        if self.rel_projection is not None:
+            projected = self.rel_projection(rel_dep).reshape(batch, width, -1, rel + 1)
+        else:
+            projected = F.linear(rel_dep, *self._rel_projection()).reshape(batch, width, -1, rel + 1)
         head_mask = word_mask[:, :, None].to(rel_head.dtype)
         extended = torch.cat([rel_head, torch.ones_like(rel_head[..., :1])], dim=-1) * head_mask
         deprel = torch.matmul(projected, extended.transpose(1, 2)[:, None]).transpose(2, 3)
@@ -162,6 +174,19 @@ class UDHead(nn.Module):
         weight = torch.cat([self.rel_bilinear.permute(0, 2, 1), w_dep[:, None, :]], dim=1)  # (l, r+1, r)
         bias = torch.cat([w_head, self.rel_linear.bias[:, None]], dim=1)  # (l, r+1)
         return weight.reshape(labels * (rel + 1), rel), bias.reshape(-1)
+
+    def freeze_rel_projection(self) -> None:
+        """Hold the deprel projection as a linear with constant weights, for an inference graph.
+
+        Computed at every forward, its weight is a graph value rather than a parameter; XNNPACK takes
+        only linears with constant weights, so an int8 ExecuTorch export left it outside the delegate
+        (and its quantize ops without kernels). Training keeps computing it from the parameters.
+        """
+        weight, bias = self._rel_projection()
+        self.rel_projection = nn.Linear(weight.shape[1], weight.shape[0]).requires_grad_(False)
+        with torch.no_grad():
+            self.rel_projection.weight.copy_(weight)
+            self.rel_projection.bias.copy_(bias)
 
     def labels_at(self, rel_dep: torch.Tensor, rel_head: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
         """Label scores (b, d, labels) of the arcs heads[b, d] -> d: the all-pairs scores at those heads."""

@@ -1,4 +1,5 @@
-"""Export-time folding of the heads' layer mixes into one MatMul: same outputs in fp32, fewer graph ops."""
+"""Export-time folding of the heads' layer mixes into one MatMul, and of the UD deprel projection into a linear
+with constant weights: same outputs in fp32, fewer graph ops."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import copy
 import pytest
 import torch
 
-from edge_time.tasks.heads import ClsHead, FoldedMixes, NERHead, QAHead, UDHead, fold_layer_mixes
+from edge_time.tasks.heads import (ClsHead, FoldedMixes, NERHead, QAHead, UDHead, fold_layer_mixes,
+                                   freeze_rel_projections)
 
 STATES, BATCH, SEQ, WORDS, HIDDEN = 5, 3, 9, 6, 16
 UD_SIZES = {"upos": 4, "xpos": 5, "feats": 6, "lemma_rule": 7, "deprel": 3}
@@ -59,3 +61,14 @@ def test_ud_folds_its_five_mixes_into_one_matmul():
     folded = fold_layer_mixes(_head("ud"))
     assert isinstance(folded.mix, FoldedMixes) and folded.mix.weights.shape == (5, STATES)
     torch.testing.assert_close(folded.mix.weights.sum(dim=1), torch.ones(5))
+
+
+def test_frozen_deprel_projection_gives_the_same_outputs_from_constant_weights():
+    head, inputs = _head("ud"), _inputs("ud")
+    frozen = freeze_rel_projections(copy.deepcopy(head))
+    assert head.rel_projection is None and not frozen.rel_projection.weight.requires_grad
+    with torch.no_grad():
+        for want, got in zip(head(*inputs), frozen(*inputs), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    # the weight is no longer computed in the graph (XNNPACK delegates only linears with constant weights)
+    assert _ops(frozen, inputs) < _ops(head, inputs)

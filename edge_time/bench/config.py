@@ -25,7 +25,7 @@ class BenchConfig:
     threads: int = 1  # the same CPU thread cap for every system
     metric: str | None = None  # default: LAS (UD), F1 (NER, QA), accuracy (cls)
     spacy: str | None = None  # spaCy package name or saved pipeline folder (UD only)
-    spacy_gemm: str = "auto"  # spaCy's (thinc's) matrix products: auto | blis | numpy (edge_time.bench.spacy_baseline)
+    spacy_gemm: str = "auto"  # one of SPACY_GEMMS
     power: str = "auto"  # the profiler's sensor choice: auto | none | battery[:DIR] | rapl[:DIR] | pmic | hwmon:DIR
     energy_seconds: float = 5.0  # back-to-back passes per system while power is sampled
     thread_scaling: bool = False  # also time each system at 1, 2 and all cores (its best batch size)

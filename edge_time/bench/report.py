@@ -65,8 +65,8 @@ def table(result):
 
     data = Path(result.data["path"]).name
     title = (f"edge-time bench: {result.task} on {data} ({result.data['examples']} {_item(result)}s, "
-             f"{result.data['words']:,} words), {result.config.threads} thread(s)"
-             + (f" of {cpu_summary(result.machine['cpu'])}" if result.machine.get("cpu") else ""))
+             f"{result.data['words']:,} words), {result.config.threads} thread(s) of "
+             f"{cpu_summary(result.machine['cpu'])}")
     caption = f"energy unavailable: {result.energy_note}" if result.energy_note else None
     rich_table = Table(title=title, caption=caption)
     for index, name in enumerate(columns(result)):
@@ -86,9 +86,8 @@ def markdown(result) -> str:
     lines = [
         f"# edge-time bench: {result.task} on `{Path(result.data['path']).name}`",
         "",
-        f"{result.created_at} · {machine['machine']}, {machine['cores']} cores"
-        + (f", {cpu_summary(machine['cpu'])}" if machine.get("cpu") else "")
-        + f" · {config.threads} thread(s) · batch "
+        f"{result.created_at} · {machine['machine']}, {machine['cores']} cores, {cpu_summary(machine['cpu'])} · "
+        f"{config.threads} thread(s) · batch "
         f"sizes {', '.join(map(str, sorted(set(config.batch_sizes))))} · {config.repeats} timed passes each after a "
         f"warm-up, median [range] · {result.data['examples']} {_item(result)}s, {result.data['words']:,} words · "
         f"load average {machine['load_average'][0]:.2f} before, {machine['load_average_after'][0]:.2f} after",

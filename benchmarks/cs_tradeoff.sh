@@ -2,7 +2,8 @@
 # Czech students that keep their teacher's quality on a CPU budget, top to bottom:
 #   1. the multilingual teacher (e5-small, XLM-R vocabulary) fine-tuned for UD on cs_ud-train.conllu;
 #   2. students of each size, teacher-initialised (cut out of DISTILL_FROM) and randomly initialised,
-#      distilled for the same number of steps on corpora/cs.txt (both inits' loss curves: init_curves.png);
+#      distilled for the same number of steps on corpora/cs.txt and the training file's sentences, so
+#      the trimmed vocabulary covers the task's words (both inits' loss curves: init_curves.png);
 #   3. each student task-distilled from the UD teacher on cs.txt (xs: longer, plus the training
 #      sentences' text), then fine-tuned on the gold data with one recipe (stages 2 and 3 run student by student, teacher-initialised ones first);
 #   4. int8-dynamic ONNX bundles of every model;
@@ -18,7 +19,8 @@
 # it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
 # teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
 # DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (2500: xs task-distils longer, on cs.txt plus the
-# text of the training sentences; its steps are cheap), FINETUNE_STEPS (500), THREADS (1, for the bench),
+# text of the training sentences; its steps are cheap), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
+# as runs 1-4 did, a vocabulary that splits PUD into 15% more pieces than the teacher's), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
 # Torch uses every core unless OMP_NUM_THREADS says otherwise. A size the teacher cannot be cut to
@@ -46,6 +48,10 @@ distill_from=${DISTILL_FROM:-ud_teacher}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
 corpus=$shared/data/corpora/cs.txt
+distill_corpora=(--corpus "$corpus")
+if [ "${DISTILL_TRAIN_TEXT:-1}" = 1 ]; then  # a CoNLL-U corpus is its sentences' text
+  distill_corpora+=(--corpus "$train")
+fi
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 timed() {  # timed NAME CMD...: run CMD, append its wall seconds to WORK_DIR/timings.tsv
   local name=$1 start end
@@ -90,8 +96,8 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
     student="${size}_$init"
     students+=("$student")
     if [ ! -f "student_$student/config.json" ]; then
-      log "distill: $size student from $distill_from, --init $init, $distill_steps steps on cs.txt"
-      timed "distill_$student" "$edge_time" distill --teacher "$distill_from" --corpus "$corpus" --size "$size" \
+      log "distill: $size student from $distill_from, --init $init, $distill_steps steps on ${distill_corpora[*]}"
+      timed "distill_$student" "$edge_time" distill --teacher "$distill_from" "${distill_corpora[@]}" --size "$size" \
         --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
         --out "student_$student" --overwrite --quiet
     fi

@@ -19,8 +19,9 @@ SIZE_HELP = "Student preset: " + ", ".join(f"{n}={PRESETS[n].hidden}/{PRESETS[n]
 @click.command("distill")
 @click.option("--teacher", required=True, help="Teacher: Hugging Face folder or hub id (BERT, RoBERTa/XLM-R, "
               "ELECTRA, E5, DeBERTa-v2/v3).")
-@click.option("--corpus", required=True, multiple=True, help="Text (one document per line), JSONL or Parquet "
-              "file, .gz ok; or hf:NAME[:CONFIG[:SPLIT]]. Repeat for several.")
+@click.option("--corpus", required=True, multiple=True, help="Text (one document per line), JSONL, Parquet "
+              "or CoNLL-U (its sentences' text) file, .gz ok; or hf:NAME[:CONFIG[:SPLIT]]. Repeat for several: "
+              "add the task's training file, so the trimmed vocabulary covers its words.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (HF model + run state).")
 @click.option("--size", type=click.Choice(SIZES), default=DistillConfig.size, show_default=True, help=SIZE_HELP)
 @click.option("--hidden", type=COUNT, help="Override the preset's hidden size.")

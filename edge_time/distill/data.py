@@ -1,8 +1,10 @@
 """Corpus reading, tokenization into max-length chunks, and the deterministic sample order.
 
 Sources: plain text (one document per non-empty line), JSONL (a text field per line), Parquet
-(a text column; needs the ``parquet`` extra), each optionally ``.gz``; and ``hf:NAME[:CONFIG[:SPLIT]]``
-for a Hugging Face dataset streamed when online (needs ``datasets``; ``max_documents`` bounds it).
+(a text column; needs the ``parquet`` extra), CoNLL-U (each sentence's text: a task's training file
+as distillation text, so the trimmed vocabulary covers the task's words), each optionally ``.gz``;
+and ``hf:NAME[:CONFIG[:SPLIT]]`` for a Hugging Face dataset streamed when online (needs
+``datasets``; ``max_documents`` bounds it).
 
 The corpus is tokenized once with the teacher tokenizer into a flat token array plus chunk
 offsets (``tokens.npy``/``offsets.npy``, memory-mapped on reuse), so any step's batch is a pure
@@ -46,7 +48,7 @@ def check_corpus(sources: list[str], encoding: str = "utf-8", log=None) -> None:
             continue
         path = Path(source)
         if not path.is_file():
-            raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet files")
+            raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet/CoNLL-U files")
         if _base_suffix(path) == ".parquet":
             continue
         try:
@@ -81,7 +83,7 @@ def _read_source(source: str, text_field: str, encoding: str) -> Iterable[str]:
         return
     path = Path(source)
     if not path.is_file():
-        raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet files")
+        raise CorpusError(f"corpus file {source} does not exist; pass existing text/JSONL/Parquet/CoNLL-U files")
     kind = _base_suffix(path)
     if kind in (".jsonl", ".json"):
         with _open_text(path, encoding) as handle:
@@ -96,6 +98,9 @@ def _read_source(source: str, text_field: str, encoding: str) -> Iterable[str]:
                 if not isinstance(record, dict) or text_field not in record:
                     raise CorpusError(f"{path}:{number} has no {text_field!r} field; pass --text-field NAME")
                 yield str(record[text_field])
+    elif kind == ".conllu":
+        with _open_text(path, encoding) as handle:
+            yield from conllu_texts(handle, path)
     elif kind == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -110,6 +115,32 @@ def _read_source(source: str, text_field: str, encoding: str) -> Iterable[str]:
     else:
         with _open_text(path, encoding) as handle:
             yield from handle
+
+
+def conllu_texts(handle, path: Path) -> Iterator[str]:
+    """Each sentence's ``# text``, or its surface tokens joined as ``SpaceAfter=No`` says when it has none."""
+    import conllu
+
+    try:
+        for sentence in conllu.parse_incr(handle):
+            text = sentence.metadata.get("text")
+            if text is None:
+                covered: set[int] = set()
+                parts = []
+                for token in sentence:
+                    token_id = token["id"]
+                    if isinstance(token_id, tuple) and token_id[1] == "-":  # a multi-word token: its surface form
+                        covered.update(range(token_id[0], token_id[2] + 1))
+                    elif not isinstance(token_id, int) or token_id in covered:
+                        continue  # an empty node, or a part of a multi-word token
+                    space = (token["misc"] or {}).get("SpaceAfter") != "No"
+                    parts.append(token["form"] + (" " if space else ""))
+                text = "".join(parts)
+            yield text
+    except (conllu.exceptions.ParseException, ValueError, KeyError) as exc:
+        why = "a word line has too few columns" if isinstance(exc, KeyError) else str(exc)
+        raise CorpusError(f"{path} is not valid CoNLL-U ({why}; word lines have 10 tab-separated columns); "
+                          f"fix the file or pass plain text") from exc
 
 
 def _read_hf(spec: str, text_field: str) -> Iterable[str]:

@@ -233,7 +233,7 @@ def distill(config: DistillConfig) -> Path:
         optimizer, scheduler = make_optimizer(student, config)
         if accelerator.is_main_process:
             write_json_atomic(out / CONFIG_NAME, {
-                "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(teacher_dir),
+                "config": config.to_json(), "student_size": size.to_dict(), "teacher_dir": str(Path(teacher_dir).resolve()),
                 "teacher_type": teacher.config.model_type, "teacher_layer": teacher_layer,
                 "relation_heads": relation_heads, "relations": [str(r) for r in relations], "data": data_info,
                 "init": init, "init_note": init_why, "selection": selection.to_json() if selection else None,

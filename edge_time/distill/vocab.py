@@ -10,7 +10,9 @@ every letter of the scripts the corpus writes in — so unseen words of the lang
 into characters instead of <unk>.
 
 The trimmed ``tokenizer.json`` is the teacher's with the model vocabulary, added tokens and the
-post-processor's special ids renumbered; normalizer and pre-tokenizer are untouched.
+post-processor's special ids renumbered; normalizer and pre-tokenizer are untouched. Text the
+corpus did not cover falls back to shorter pieces than the teacher's (more tokens per word):
+``edge-time finetune`` measures that on the task's text (:mod:`edge_time.tasks.vocab_check`).
 BPE tokenizers are not trimmed (their merges need intermediate entries); use ``--no-trim``.
 """
 

@@ -35,6 +35,7 @@ from edge_time.tasks.data import get_task
 from edge_time.tasks.head_init import init_head_from_teacher
 from edge_time.tasks.task_distill import distill_task, read_unlabeled
 from edge_time.tasks.heads import HFStack, build_head, task_model
+from edge_time.tasks.vocab_check import check_segmentation
 
 RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
 FREEZE_EMBEDDINGS_ROWS = 100_000  # vocabularies this large (XLM-R: 250k) are frozen unless asked otherwise
@@ -50,6 +51,7 @@ class FinetuneResult:
     train_words_per_second: float
     history: list[dict[str, Any]]
     losses: list[float]
+    segmentation: dict[str, Any] | None = None  # the student's pieces per word vs its teacher's (tasks.vocab_check)
 
 
 def seed_everything(seed: int) -> None:
@@ -113,6 +115,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
 
     hf_model = load_hf_encoder(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
+    segmentation = check_segmentation(tokenizer, model_dir, config.teacher_model, [task.words(e) for e in train])
     with tempfile.TemporaryDirectory() as tmp:
         text_encoder = text_encoder_for(model_dir, Path(tmp), config.max_length,
                                         getattr(hf_model.config, "max_position_embeddings", None))
@@ -129,7 +132,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                     training={"base_model": str(config.model), "train": str(config.train), "dev": str(config.dev),
                               "seed": config.seed, "freeze_embeddings": freeze, "layer_decay": config.layer_decay,
                               "precision": precision, "head_init": head_init,
-                              "teacher_model": str(config.teacher_model) if config.teacher_model else None})
+                              "teacher_model": str(config.teacher_model) if config.teacher_model else None,
+                              "segmentation": segmentation})
     predictor = torch_predictor(module, spec, text_encoder, batch_size=max(config.batch_size, 32))
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -207,12 +211,12 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                 break
     bar.close()
     result = FinetuneResult(out, best_scores, best_step, step, train_seconds,
-                            words_seen / train_seconds if train_seconds else 0.0, history, losses)
+                            words_seen / train_seconds if train_seconds else 0.0, history, losses, segmentation)
     if out.is_dir():  # written last: a folder with it holds a finished run, not a mid-run best checkpoint
         write_json_atomic(out / RESULT_NAME, {
             "best_step": best_step, "steps": step, "train_seconds": round(train_seconds, 1),
             "train_words_per_second": round(result.train_words_per_second, 1), "dev": best_scores,
-            "history": history})
+            "segmentation": segmentation, "history": history})
     return result
 
 

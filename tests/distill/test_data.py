@@ -35,6 +35,36 @@ def test_parquet_needs_the_extra_or_reads_the_column(tmp_path):
     assert list(read_documents(str(tmp_path / "c.parquet"))) == ["x", "y"]
 
 
+CONLLU = """# sent_id = 1
+# text = Praha je město.
+1	Praha	Praha	PROPN	_	_	3	nsubj	_	_
+2	je	být	AUX	_	_	3	cop	_	_
+3	město	město	NOUN	_	_	0	root	_	SpaceAfter=No
+4	.	.	PUNCT	_	_	3	punct	_	_
+
+# sent_id = 2
+1-2	Dals	_	_	_	_	_	_	_	SpaceAfter=No
+1	Dal	dát	VERB	_	_	0	root	_	_
+2	jsi	být	AUX	_	_	1	aux	_	_
+3	-	-	PUNCT	_	_	1	punct	_	SpaceAfter=No
+3.1	x	x	X	_	_	_	_	_	_
+4	mu	on	PRON	_	_	1	iobj	_	_
+5	to	ten	DET	_	_	1	obj	_	_
+
+"""
+
+
+def test_conllu_sources_give_each_sentences_text(tmp_path):
+    """`# text` where a sentence has it; else its surface tokens (a multi-word token once, no empty
+    nodes), spaced as SpaceAfter=No says."""
+    with gzip.open(tmp_path / "train.conllu.gz", "wt", encoding="utf-8") as handle:
+        handle.write(CONLLU)
+    assert list(read_documents(str(tmp_path / "train.conllu.gz"))) == ["Praha je město.", "Dals-mu to"]
+    (tmp_path / "bad.conllu").write_text("1\tPraha\n\n")
+    with pytest.raises(CorpusError, match="not valid CoNLL-U"):
+        list(read_documents(str(tmp_path / "bad.conllu")))
+
+
 def test_long_documents_are_split_not_truncated(teachers, texts, tmp_path):
     tok = AutoTokenizer.from_pretrained(teachers["xlmr"])
     backend = tok.backend_tokenizer

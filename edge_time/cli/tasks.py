@@ -89,7 +89,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
     click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,
                            "train_seconds": round(result.train_seconds, 1),
                            "train_words_per_second": round(result.train_words_per_second, 1),
-                           "dev": result.best_scores}, indent=2))
+                           "dev": result.best_scores, "segmentation": result.segmentation}, indent=2))
 
 
 # evaluate and predict: how --threads are used

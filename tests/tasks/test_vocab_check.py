@@ -11,6 +11,9 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
+from click.testing import CliRunner
+
+from edge_time.cli import main
 from edge_time.distill.prepare import save_student_tokenizer
 from edge_time.distill.vocab import trim_tokenizer
 from edge_time.tasks.train import RESULT_NAME, FinetuneConfig, finetune
@@ -76,3 +79,15 @@ def test_finetune_records_the_students_segmentation(tiny_encoder, task_data, tmp
     written = json.loads((tmp_path / "ud" / RESULT_NAME).read_text())["segmentation"]
     assert written == result.segmentation and written["extra_pieces"] > 0.05
     assert json.loads((tmp_path / "ud" / "edge_time_task.json").read_text())["training"]["segmentation"] == written
+
+
+def test_finetune_cli_prints_the_warning_and_the_figures(tiny_encoder, task_data, tmp_path):
+    student = trimmed_student(tiny_encoder, tmp_path / "student", ["the", "a", "cat", "sees", "."])
+    train, dev = task_data["ud"]
+    result = CliRunner().invoke(main, ["finetune", "--task", "ud", "--model", str(student), "--train", str(train),
+                                       "--dev", str(dev), "--out", str(tmp_path / "ud"), "--max-steps", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: the student's vocabulary")]
+    assert len(warnings) == 1 and "--corpus" in warnings[0]
+    summary = json.loads(result.stdout[result.stdout.index("{\n"):])  # after the dev-score lines
+    assert summary["segmentation"]["extra_pieces"] > 0.05

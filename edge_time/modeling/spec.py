@@ -33,6 +33,19 @@ class ModelLoadError(EdgeTimeError):
     """The model folder or id cannot be loaded; the message names the fix."""
 
 
+def distill_record(model_dir: str | Path) -> dict | None:
+    """A student's ``distill_config.json`` (written by ``edge-time distill``), or None when the folder has no
+    readable one: a model that is no student, or a record damaged by hand."""
+    path = Path(model_dir) / DISTILL_CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 @dataclass
 class ExportSpec:
     module: nn.Module

@@ -13,26 +13,19 @@ follows the hidden size (cls) or has no teacher counterpart starts random, and t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from edge_time.errors import EdgeTimeError
-from edge_time.modeling.spec import DISTILL_CONFIG_NAME
+from edge_time.modeling.spec import DISTILL_CONFIG_NAME, distill_record
 from edge_time.tasks.config import HEAD_INITS
 from edge_time.tasks.heads import LayerMix
 
 def student_selection(model_dir: Path) -> dict | None:
     """The teacher parts a distilled student kept (``layers``, ``hidden``), or None (random init / not a student)."""
-    path = Path(model_dir) / DISTILL_CONFIG_NAME
-    if not path.is_file():
-        return None
-    try:
-        selection = json.loads(path.read_text(encoding="utf-8")).get("selection")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
+    selection = (distill_record(model_dir) or {}).get("selection")
     if not isinstance(selection, dict) or not {"layers", "hidden"} <= set(selection):
         return None
     return selection

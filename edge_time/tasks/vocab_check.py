@@ -4,19 +4,18 @@ A student keeps only the teacher vocabulary entries its distillation corpus uses
 (:mod:`edge_time.distill.vocab`). Words of a task from another domain then fall back to shorter
 pieces: more tokens per sentence, so a slower encoder that sees inputs its teacher never produced
 (a vocabulary trimmed on Czech LibreOffice help text splits Czech PUD news into 15% more pieces than
-the teacher's; docs/distill.md, "Vocabulary and the task's words").
+the teacher's; docs/distillation.md, "Vocabulary and the task's words").
 Fine-tuning measures it on the training text, records it and warns with the fix.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_time.modeling.spec import DISTILL_CONFIG_NAME
+from edge_time.modeling.spec import distill_record
 
 logger = logging.getLogger(__name__)  # the CLI prints edge_time warnings as "warning: ..." lines
 
@@ -60,14 +59,9 @@ def teacher_tokenizer_file(model_dir: Path, teacher_model: str | Path | None) ->
     """The tokenizer to compare with: ``--teacher-model``'s, else that of the teacher the student was distilled
     from (its distill_config.json), when the folder is still there; None for a model that is no student."""
     candidates = [Path(teacher_model)] if teacher_model else []
-    record = Path(model_dir) / DISTILL_CONFIG_NAME
-    if record.is_file():
-        try:
-            teacher_dir = json.loads(record.read_text(encoding="utf-8")).get("teacher_dir")
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            teacher_dir = None
-        if teacher_dir:
-            candidates.append(Path(teacher_dir))
+    teacher_dir = (distill_record(model_dir) or {}).get("teacher_dir")
+    if teacher_dir:
+        candidates.append(Path(teacher_dir))
     return next((c / "tokenizer.json" for c in candidates if (c / "tokenizer.json").is_file()), None)
 
 

@@ -357,16 +357,24 @@ class TaskPredictor:
             best[heads == 0] = root_id
         else:
             best = label_scores.argmax(-1)
-        picked = {name: outputs[name][:, 1:].argmax(-1) for name in ("upos", "xpos", "feats")}
+        names = self._label_arrays
+        tags = {name: names[name][outputs[name][:, 1:].argmax(-1)] for name in ("upos", "xpos", "feats")}
+        deprels = names["deprel"][best]
         words = [w for sentence in sentences for w in sentence]
-        lemmas = iter(self._lemmas(words, outputs["lemma_rule"][:, 1:][real]))
-        results = []
-        for b, sentence in enumerate(sentences):
+        lemmas = self._lemmas(words, outputs["lemma_rule"][:, 1:][real])
+        results, start = [], 0
+        for b, sentence in enumerate(sentences):  # label strings picked per batch above: rows are only sliced here
             n = len(sentence)
-            tags = {name: [self.labels[name][i] for i in picked[name][b, :n]] for name in picked}
-            results.append(UDParse(words=list(sentence), lemmas=[next(lemmas) for _ in range(n)], **tags,
-                                   heads=heads[b, :n].tolist(), deprels=[deprel_labels[i] for i in best[b, :n]]))
+            results.append(UDParse(words=list(sentence), lemmas=lemmas[start:start + n],
+                                   **{name: labels[b, :n].tolist() for name, labels in tags.items()},
+                                   heads=heads[b, :n].tolist(), deprels=deprels[b, :n].tolist()))
+            start += n
         return results
+
+    @functools.cached_property
+    def _label_arrays(self) -> dict[str, np.ndarray]:
+        """Each label list as an object array, so a whole batch's ids map to strings in one indexing."""
+        return {name: np.array(labels, dtype=object) for name, labels in self.labels.items()}
 
     @functools.cached_property
     def _lemma_rule_min_lengths(self) -> np.ndarray:

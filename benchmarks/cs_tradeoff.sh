@@ -14,7 +14,8 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
-# Knobs (environment): SIZES ("xs s m"), INITS ("teacher random"), DISTILL_FROM (ud_teacher, the
+# Knobs (environment): SIZES ("xs s m"; an entry NAME:HIDDEN/LAYERS/HEADS is a custom shape with FFN 4 x
+# HIDDEN, e.g. "xs h192:192/4/6", trained with the xs recipe: shapes below xs), INITS ("teacher random"), DISTILL_FROM (ud_teacher, the
 # default: students are cut from the fine-tuned UD teacher's encoder and relation-distilled against
 # it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
 # teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
@@ -80,14 +81,25 @@ fi
 # UD teacher on cs.txt and gold fine-tuning, one recipe for every student
 students=()  # SIZE_INIT of every student this run makes
 for init in $inits; do
-  for size in $sizes; do
+  for entry in $sizes; do
+    if [[ $entry =~ ^([a-z0-9]+):([0-9]+)/([0-9]+)/([0-9]+)$ ]]; then  # a custom shape, trained as xs is
+      size=${BASH_REMATCH[1]} recipe=xs
+      shape=(--hidden "${BASH_REMATCH[2]}" --layers "${BASH_REMATCH[3]}" --heads "${BASH_REMATCH[4]}")
+    elif [[ $entry =~ ^[a-z]+$ ]]; then
+      size=$entry recipe=$entry shape=(--size "$entry")
+    else
+      echo "SIZES entry '$entry': write a preset (xs, s, m) or NAME:HIDDEN/LAYERS/HEADS, e.g. h192:192/4/6" >&2
+      exit 2
+    fi
     if [ "$init" = teacher ]; then
       problem=$("$python" -c 'import sys
 from transformers import AutoConfig
 from edge_time.distill.selection import teacher_init_problem
 from edge_time.distill.student import resolve_size
-config = AutoConfig.from_pretrained(sys.argv[2])
-print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_layers) or "")' "$size" "$distill_from")
+config = AutoConfig.from_pretrained(sys.argv[1])
+shape = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+size = resolve_size(shape.get("--size"), *(int(shape[k]) if k in shape else None for k in ("--hidden", "--layers", "--heads")))
+print(teacher_init_problem(config, size, config.num_hidden_layers) or "")' "$distill_from" "${shape[@]}")
       if [ -n "$problem" ]; then
         log "skip: no teacher-initialised $size student ($problem)"
         continue
@@ -97,14 +109,14 @@ print(teacher_init_problem(config, resolve_size(sys.argv[1]), config.num_hidden_
     students+=("$student")
     if [ ! -f "student_$student/config.json" ]; then
       log "distill: $size student from $distill_from, --init $init, $distill_steps steps on ${distill_corpora[*]}"
-      timed "distill_$student" "$edge_time" distill --teacher "$distill_from" "${distill_corpora[@]}" --size "$size" \
+      timed "distill_$student" "$edge_time" distill --teacher "$distill_from" "${distill_corpora[@]}" "${shape[@]}" \
         --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
         --out "student_$student" --overwrite --quiet
     fi
     if [ ! -f "ud_$student/finetune_result.json" ]; then
       unlabeled=(--unlabeled "$corpus")
       steps=$kd_steps
-      if [ "$size" = xs ]; then  # the text of the gold sentences too: in-domain raw text for the teacher to label
+      if [ "$recipe" = xs ]; then  # the text of the gold sentences too: in-domain raw text for the teacher to label
         grep '^# text = ' "$train" | sed 's/^# text = //' >train_text.txt
         unlabeled+=(--unlabeled train_text.txt)
         steps=$kd_steps_xs

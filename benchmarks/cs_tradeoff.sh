@@ -19,8 +19,9 @@
 # default: students are cut from the fine-tuned UD teacher's encoder and relation-distilled against
 # it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
 # teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
-# DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (2500: xs task-distils longer, on cs.txt plus the
-# text of the training sentences; its steps are cheap), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
+# DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (5000: xs task-distils longer, on cs.txt plus the
+# text of the training sentences; its steps are cheap; 2500 with FINETUNE_STEPS_XS=500, the recipe until
+# 2026-12-07, gave xs 2.3 LAS less), FINETUNE_STEPS_XS (1000: gold steps of xs-recipe students), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
 # as runs 1-4 did, a vocabulary that splits PUD into 15% more pieces than the teacher's), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
@@ -43,8 +44,9 @@ inits=${INITS:-teacher random}
 teacher_steps=${TEACHER_STEPS:-1500}
 distill_steps=${DISTILL_STEPS:-200}
 kd_steps=${KD_STEPS:-1000}
-kd_steps_xs=${KD_STEPS_XS:-2500}
+kd_steps_xs=${KD_STEPS_XS:-5000}
 finetune_steps=${FINETUNE_STEPS:-500}
+finetune_steps_xs=${FINETUNE_STEPS_XS:-1000}
 distill_from=${DISTILL_FROM:-ud_teacher}
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
@@ -115,16 +117,16 @@ print(teacher_init_problem(config, size, config.num_hidden_layers) or "")' "$dis
     fi
     if [ ! -f "ud_$student/finetune_result.json" ]; then
       unlabeled=(--unlabeled "$corpus")
-      steps=$kd_steps
+      steps=$kd_steps gold_steps=$finetune_steps
       if [ "$recipe" = xs ]; then  # the text of the gold sentences too: in-domain raw text for the teacher to label
         grep '^# text = ' "$train" | sed 's/^# text = //' >train_text.txt
         unlabeled+=(--unlabeled train_text.txt)
-        steps=$kd_steps_xs
+        steps=$kd_steps_xs gold_steps=$finetune_steps_xs
       fi
-      log "finetune: ud_$student = task distillation ($steps steps on ${unlabeled[*]}) + $finetune_steps gold steps"
+      log "finetune: ud_$student = task distillation ($steps steps on ${unlabeled[*]}) + $gold_steps gold steps"
       timed "finetune_ud_$student" "$edge_time" finetune --task ud --model "student_$student" \
         --teacher-model ud_teacher "${unlabeled[@]}" --distill-steps "$steps" \
-        --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$finetune_steps" --eval-every 50 \
+        --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$gold_steps" --eval-every 50 \
         --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
     fi
   done

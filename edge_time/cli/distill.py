@@ -25,7 +25,7 @@ SIZE_HELP = "Student preset: " + ", ".join(f"{n}={PRESETS[n].hidden}/{PRESETS[n]
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (HF model + run state).")
 @click.option("--size", type=click.Choice(SIZES), default=DistillConfig.size, show_default=True, help=SIZE_HELP)
 @click.option("--hidden", type=COUNT, help="Override the preset's hidden size. Below xs, speed costs accuracy: "
-              "a Czech UD student 192 wide parsed 1.33x as fast as xs at 2.9 LAS less (docs/distillation.md).")
+              "a Czech UD student 192 wide parsed 1.2-1.3x as fast as xs, at 2.4-2.9 LAS less (docs/distillation.md).")
 @click.option("--layers", type=COUNT, help="Override the preset's layer count.")
 @click.option("--heads", type=COUNT, help="Override the preset's attention heads (must divide hidden).")
 @click.option("--ffn", type=COUNT, help="Override the FFN size (default 4 x hidden).")

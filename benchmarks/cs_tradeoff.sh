@@ -14,14 +14,16 @@
 # SHARED_DIR holds tools/make_multilingual_teacher.py, data/corpora/cs.txt and data/ud/; WORK_DIR
 # receives every model, bundle, the bench report (WORK_DIR/bench/bench.md) and timings.tsv (wall
 # seconds per stage). Steps whose output exists are skipped, so a re-run redoes only what is missing.
-# Knobs (environment): SIZES ("xs s m"; an entry NAME:HIDDEN/LAYERS/HEADS is a custom shape with FFN 4 x
-# HIDDEN, e.g. "xs h192:192/4/6", trained with the xs recipe: shapes below xs), INITS ("teacher random"), DISTILL_FROM (ud_teacher, the
+# Knobs (environment): SIZES ("xs s m"; an entry NAME:HIDDEN/LAYERS/HEADS is a custom shape with FFN
+# 4 x HIDDEN, e.g. "xs h192:192/4/6", trained with the xs recipe: shapes below xs),
+# INITS ("teacher random"), DISTILL_FROM (ud_teacher, the
 # default: students are cut from the fine-tuned UD teacher's encoder and relation-distilled against
 # it, so `finetune --head-init auto` also starts their head as the teacher's, cut the same way;
 # teacher: the pretrained encoder, runs 1-3 of docs/benchmarks.md), TEACHER_STEPS (1500),
 # DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (5000: xs task-distils longer, on cs.txt plus the
 # text of the training sentences; its steps are cheap; 2500 with FINETUNE_STEPS_XS=500, the recipe until
-# 2026-12-07, gave xs 2.3 LAS less), FINETUNE_STEPS_XS (1000: gold steps of xs-recipe students), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
+# 2026-12-07, gave xs 2.3 LAS less), FINETUNE_STEPS_XS (1000: gold steps of xs-recipe students),
+# DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
 # as runs 1-4 did, a vocabulary that splits PUD into 15% more pieces than the teacher's), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).

@@ -357,9 +357,9 @@ class TaskPredictor:
             best[heads == 0] = root_id
         else:
             best = label_scores.argmax(-1)
-        names = self._label_arrays
-        tags = {name: names[name][outputs[name][:, 1:].argmax(-1)] for name in ("upos", "xpos", "feats")}
-        deprels = names["deprel"][best]
+        label_arrays = self._label_arrays
+        tags = {name: label_arrays[name][outputs[name][:, 1:].argmax(-1)] for name in ("upos", "xpos", "feats")}
+        deprels = label_arrays["deprel"][best]
         words = [w for sentence in sentences for w in sentence]
         lemmas = self._lemmas(words, outputs["lemma_rule"][:, 1:][real])
         results, start = [], 0

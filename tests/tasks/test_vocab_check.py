@@ -8,10 +8,9 @@ import shutil
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
-
-from click.testing import CliRunner
 
 from edge_time.cli import main
 from edge_time.distill.prepare import save_student_tokenizer

@@ -23,11 +23,12 @@
 # DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (5000: xs task-distils longer, on cs.txt plus the
 # text of the training sentences; its steps are cheap; 2500 with FINETUNE_STEPS_XS=500, the recipe until
 # 2026-12-07, gave xs 2.3 LAS less), FINETUNE_STEPS_XS (1000: gold steps of xs-recipe students),
-# DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
+# HEAD_MLP (the students' head width, finetune --head-mlp; unset: 256, the teacher's), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
 # as runs 1-4 did, a vocabulary that splits PUD into 15% more pieces than the teacher's), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
-# Torch uses every core unless OMP_NUM_THREADS says otherwise. A size the teacher cannot be cut to
+# Torch uses every core unless OMP_NUM_THREADS says otherwise. Training commands print a progress line
+# with an ETA every 30 s when their output goes to a file. A size the teacher cannot be cut to
 # (m is 768 wide, the e5-small teacher 384) gets only the random init, and the log says why.
 # Needs the spacy extra: pip install -e '.[spacy]'.
 set -euo pipefail
@@ -50,6 +51,10 @@ kd_steps_xs=${KD_STEPS_XS:-5000}
 finetune_steps=${FINETUNE_STEPS:-500}
 finetune_steps_xs=${FINETUNE_STEPS_XS:-1000}
 distill_from=${DISTILL_FROM:-ud_teacher}
+head_mlp=()
+if [ -n "${HEAD_MLP:-}" ]; then
+  head_mlp=(--head-mlp "$HEAD_MLP")
+fi
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
 corpus=$shared/data/corpora/cs.txt
@@ -77,7 +82,7 @@ if [ ! -f ud_teacher/finetune_result.json ]; then  # written when a run finishes
   log "finetune: UD teacher on $train ($teacher_steps steps x 32 sentences)"
   timed finetune_teacher "$edge_time" finetune --task ud --model teacher --train "$train" --dev "$dev" \
     --out ud_teacher --max-steps "$teacher_steps" --eval-every 100 --batch-size 32 --lr 1e-4 --head-lr 3e-3 \
-    --max-length 128 --patience 4 --overwrite --quiet
+    --max-length 128 --patience 4 --overwrite
 fi
 
 # ---- 2-3. each student end to end, teacher-initialised ones first: distillation (the same steps
@@ -115,7 +120,7 @@ print(teacher_init_problem(config, size, config.num_hidden_layers) or "")' "$dis
       log "distill: $size student from $distill_from, --init $init, $distill_steps steps on ${distill_corpora[*]}"
       timed "distill_$student" "$edge_time" distill --teacher "$distill_from" "${distill_corpora[@]}" "${shape[@]}" \
         --init "$init" --max-steps "$distill_steps" --save-every $((distill_steps / 4)) \
-        --out "student_$student" --overwrite --quiet
+        --out "student_$student" --overwrite
     fi
     if [ ! -f "ud_$student/finetune_result.json" ]; then
       unlabeled=(--unlabeled "$corpus")
@@ -129,7 +134,7 @@ print(teacher_init_problem(config, size, config.num_hidden_layers) or "")' "$dis
       timed "finetune_ud_$student" "$edge_time" finetune --task ud --model "student_$student" \
         --teacher-model ud_teacher "${unlabeled[@]}" --distill-steps "$steps" \
         --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$gold_steps" --eval-every 50 \
-        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 --overwrite --quiet
+        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 "${head_mlp[@]}" --overwrite
     fi
   done
 done

@@ -140,10 +140,10 @@ def prepare_data(config: DistillConfig, tokenizer, run: Path, accelerator, log):
 
 
 def _tokenize_and_trim(config: DistillConfig, tokenizer, tok_json: str, data_dir: Path, log) -> dict:
-    from tqdm.auto import tqdm
+    from edge_time.progress import step_bar
 
     backend = tokenizer.backend_tokenizer
-    bar = tqdm(desc="tokenizing corpus", unit=" docs", disable=not config.progress)
+    bar = step_bar(None, "tokenizing corpus", config.progress, unit=" docs")
     corpus = tokenize_corpus(list(config.corpus), backend, tokenizer.cls_token_id, tokenizer.sep_token_id,
                              config.max_length, config.text_field, config.max_documents, config.pack_documents,
                              progress=bar.update, encoding=config.encoding)

@@ -156,7 +156,7 @@ def validation_loss(distiller: Distiller, model, valid, pad_id: int, to_student,
 def distill(config: DistillConfig) -> Path:
     """Run (or resume) a distillation; returns the output folder, a Hugging Face model folder."""
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
+    from edge_time.progress import step_bar
     from transformers import AutoTokenizer
 
     from edge_time.modeling.spec import resolve_model_dir
@@ -261,8 +261,8 @@ def distill(config: DistillConfig) -> Path:
                               config.block_elements, accelerator.autocast, selection, config.hidden_loss)
         order = SampleOrder(len(chunks), config.seed)
         metrics = MetricsLog(out / "metrics.jsonl", accelerator.is_main_process, start_step)
-        bar = tqdm(total=config.max_steps, initial=start_step, desc="distilling", unit="step",
-                   disable=not (config.progress and accelerator.is_main_process))
+        bar = step_bar(config.max_steps, "distilling", config.progress and accelerator.is_main_process,
+                       initial=start_step, unit="step")
         window_tokens, window_start = torch.zeros((), device=accelerator.device), time.perf_counter()
         postfix: dict[str, str] = {}
         model.train()

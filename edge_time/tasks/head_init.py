@@ -21,7 +21,7 @@ from torch import nn
 from edge_time.errors import EdgeTimeError
 from edge_time.modeling.spec import DISTILL_CONFIG_NAME, distill_record
 from edge_time.tasks.config import HEAD_INITS
-from edge_time.tasks.heads import LayerMix
+from edge_time.tasks.heads import GegluMLP, LayerMix
 
 def student_selection(model_dir: Path) -> dict | None:
     """The teacher parts a distilled student kept (``layers``, ``hidden``), or None (random init / not a student)."""
@@ -43,8 +43,10 @@ def cut_head_state(teacher_head: nn.Module, student_head: nn.Module, selection: 
     units = torch.tensor(selection["hidden"])
     target = student_head.state_dict()
     mixes = {f"{name}.weights".lstrip(".") for name, module in teacher_head.named_modules() if isinstance(module, LayerMix)}
+    teacher_state = teacher_head.state_dict()
+    teacher_state.update(narrowed_mlps(teacher_head, student_head))
     state = {}
-    for name, weight in teacher_head.state_dict().items():
+    for name, weight in teacher_state.items():
         want = target.get(name)
         if want is None:
             raise ValueError(f"the student head has no {name}")
@@ -56,6 +58,28 @@ def cut_head_state(teacher_head: nn.Module, student_head: nn.Module, selection: 
         if weight.shape != want.shape:
             raise ValueError(f"{name}: teacher {tuple(weight.shape)} vs student {tuple(want.shape)}")
         state[name] = weight.detach().clone().to(want.dtype)
+    return state
+
+
+def narrowed_mlps(teacher_head: nn.Module, student_head: nn.Module) -> dict[str, torch.Tensor]:
+    """The teacher's GEGLU classifiers cut to the student's narrower inner width (``--head-mlp``).
+
+    Each keeps the inner units that carry most weight, ``|out column| x |up row|``, so a unit whose
+    output weights are zero is always the first to go; units keep their order.
+    """
+    students = dict(student_head.named_modules())
+    state = {}
+    for name, mlp in teacher_head.named_modules():
+        other = students.get(name)
+        if not isinstance(mlp, GegluMLP) or not isinstance(other, GegluMLP) or other.inner >= mlp.inner:
+            continue
+        up = mlp.gate_up.weight[mlp.inner:]
+        weight = mlp.out.weight.norm(dim=0) * up.norm(dim=1)
+        keep = weight.topk(other.inner).indices.sort().values
+        rows = torch.cat([keep, keep + mlp.inner])
+        state[f"{name}.gate_up.weight"] = mlp.gate_up.weight[rows]
+        state[f"{name}.gate_up.bias"] = mlp.gate_up.bias[rows]
+        state[f"{name}.out.weight"] = mlp.out.weight[:, keep]
     return state
 
 
@@ -92,6 +116,12 @@ def init_head_from_teacher(requested: str, head: nn.Module, teacher, student_dir
         log(f"head init: random ({problem})")
         return "random"
     head.load_state_dict(state)
+    widths = {(mlp.inner, other.inner) for mlp, other in zip(_mlps(teacher.head), _mlps(head)) if other.inner < mlp.inner}
+    narrowed = "".join(f", classifiers cut from {a} to {b} inner units" for a, b in sorted(widths))
     log(f"head init: the teacher's head at layers {[layer + 1 for layer in selection['layers']]} and "
-        f"{len(selection['hidden'])} kept units")
+        f"{len(selection['hidden'])} kept units{narrowed}")
     return "teacher"
+
+
+def _mlps(head: nn.Module) -> list[GegluMLP]:
+    return [module for module in head.modules() if isinstance(module, GegluMLP)]

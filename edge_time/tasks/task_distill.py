@@ -60,7 +60,7 @@ def distill_task(task, module, predictor, teacher, items: list, steps: int, batc
     ``task`` is the task object (its ``soft_loss`` compares outputs), ``predictor`` builds the
     student's inputs, ``teacher`` is a :class:`~edge_time.tasks.checkpoint.LoadedTaskModel`.
     """
-    from tqdm.auto import tqdm
+    from edge_time.progress import step_bar
 
     if task.name not in DISTILLABLE:
         raise EdgeTimeError(f"task distillation supports {', '.join(DISTILLABLE)}, not {task.name}; drop --teacher-model")
@@ -69,7 +69,7 @@ def distill_task(task, module, predictor, teacher, items: list, steps: int, batc
     optimizer, scheduler = make_optimizer(steps)
     rng = random.Random(seed)
     losses: list[float] = []
-    bar = tqdm(total=steps, desc=f"task-distill {task.name}", unit="step", disable=not progress)
+    bar = step_bar(steps, f"task-distill {task.name}", progress, unit="step")
     lengths = [text_length(item.split() if isinstance(item, str) else item) for item in items]
     batches: list[list[int]] = []
     began = time.perf_counter()

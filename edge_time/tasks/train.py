@@ -162,9 +162,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     optimizer, scheduler = make_optimizer(total)
     eval_every = config.eval_every or steps_per_epoch
 
-    from tqdm.auto import tqdm
+    from edge_time.progress import step_bar
 
-    bar = tqdm(total=total, desc=f"finetune {task.name}", unit="step", disable=not config.progress)
+    bar = step_bar(total, f"finetune {task.name}", config.progress, unit="step")
     best_score, best_step, bad_evals = -math.inf, 0, 0
     best_scores: dict[str, float] = {}
     history, losses = [], []

@@ -82,6 +82,37 @@ def test_cut_head_takes_the_kept_layers_and_units(trained, tmp_path):
     torch.testing.assert_close(head.rel_linear.bias, teacher.head.rel_linear.bias)
 
 
+def test_narrower_head_keeps_the_teachers_strongest_units(trained, task_data, tmp_path):
+    """--head-mlp below the teacher's: units whose output weights are zero go first, so the cut head is exact."""
+    teacher = load_task_model(trained["ud"].out)
+    inner = teacher.spec.head["mlp"]
+    keep = torch.arange(1, inner, 2)  # the odd units carry the head; the even ones get zero output weights
+    with torch.no_grad():
+        for mlp in [*teacher.head.tag.values(), teacher.head.arc_dep, teacher.head.arc_head, teacher.head.rel_dep,
+                    teacher.head.rel_head]:
+            mlp.out.weight[:, ::2] = 0.0
+    student_dir = cut_student(trained["ud"].out, tmp_path / "student", layers=[0, 1], hidden=list(range(32)),
+                              heads=[[0, 1], [0, 1]], ffn=[list(range(64))] * 2)
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(student_dir)
+    head = build_head("ud", 32, 3, teacher.spec.labels, {**teacher.spec.head, "mlp": inner // 2})
+    notes = []
+    assert init_head_from_teacher("teacher", head, teacher, student_dir, 32, log=notes.append) == "teacher"
+    assert notes[0].endswith(f"classifiers cut from {inner} to {inner // 2} inner units"), notes
+    torch.testing.assert_close(head.tag["xpos"].out.weight, teacher.head.tag["xpos"].out.weight[:, keep])
+    torch.testing.assert_close(head.rel_dep.gate_up.weight,
+                               teacher.head.rel_dep.gate_up.weight[torch.cat([keep, keep + inner])])
+    sentences = [s.forms for s in get_task("ud").read(task_data["ud"][1])[:4]]
+    arrays = teacher.predictor().word_batch(sentences)
+    inputs = [torch.from_numpy(arrays[n]) for n in ("input_ids", "attention_mask", "word_pool", "word_mask")]
+    with torch.no_grad():
+        want = teacher.training_module().eval()(*inputs)
+        got = task_model("ud", HFStack(encoder), head).eval()(*inputs)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
 def test_finetune_starts_task_distillation_from_the_teachers_head(trained, task_data, tmp_path):
     """Same student, same seed: the teacher's head starts far closer to the teacher than a random head."""
     train, dev = task_data["ud"]

@@ -50,13 +50,8 @@ def student_head(student_dir, teacher):
     return encoder, head
 
 
-def test_whole_selection_reproduces_the_teacher(trained, task_data, tmp_path):
-    """Nothing removed: the student task model computes exactly the teacher's outputs."""
-    teacher = load_task_model(trained["ud"].out)
-    student_dir = cut_student(trained["ud"].out, tmp_path / "student", layers=[0, 1], hidden=list(range(32)),
-                              heads=[[0, 1], [0, 1]], ffn=[list(range(64))] * 2)
-    encoder, head = student_head(student_dir, teacher)
-    assert init_head_from_teacher("teacher", head, teacher, student_dir, 32, log=lambda m: None) == "teacher"
+def assert_same_outputs(teacher, encoder, head, task_data):
+    """The student task model (encoder + head) computes the teacher's UD outputs on four dev sentences."""
     sentences = [s.forms for s in get_task("ud").read(task_data["ud"][1])[:4]]
     arrays = teacher.predictor().word_batch(sentences)
     inputs = [torch.from_numpy(arrays[n]) for n in ("input_ids", "attention_mask", "word_pool", "word_mask")]
@@ -65,6 +60,16 @@ def test_whole_selection_reproduces_the_teacher(trained, task_data, tmp_path):
         got = task_model("ud", HFStack(encoder), head).eval()(*inputs)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_whole_selection_reproduces_the_teacher(trained, task_data, tmp_path):
+    """Nothing removed: the student task model computes exactly the teacher's outputs."""
+    teacher = load_task_model(trained["ud"].out)
+    student_dir = cut_student(trained["ud"].out, tmp_path / "student", layers=[0, 1], hidden=list(range(32)),
+                              heads=[[0, 1], [0, 1]], ffn=[list(range(64))] * 2)
+    encoder, head = student_head(student_dir, teacher)
+    assert init_head_from_teacher("teacher", head, teacher, student_dir, 32, log=lambda m: None) == "teacher"
+    assert_same_outputs(teacher, encoder, head, task_data)
 
 
 def test_cut_head_takes_the_kept_layers_and_units(trained, tmp_path):
@@ -103,14 +108,7 @@ def test_narrower_head_keeps_the_teachers_strongest_units(trained, task_data, tm
     torch.testing.assert_close(head.tag["xpos"].out.weight, teacher.head.tag["xpos"].out.weight[:, keep])
     torch.testing.assert_close(head.rel_dep.gate_up.weight,
                                teacher.head.rel_dep.gate_up.weight[torch.cat([keep, keep + inner])])
-    sentences = [s.forms for s in get_task("ud").read(task_data["ud"][1])[:4]]
-    arrays = teacher.predictor().word_batch(sentences)
-    inputs = [torch.from_numpy(arrays[n]) for n in ("input_ids", "attention_mask", "word_pool", "word_mask")]
-    with torch.no_grad():
-        want = teacher.training_module().eval()(*inputs)
-        got = task_model("ud", HFStack(encoder), head).eval()(*inputs)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+    assert_same_outputs(teacher, encoder, head, task_data)
 
 
 def test_finetune_starts_task_distillation_from_the_teachers_head(trained, task_data, tmp_path):

@@ -78,8 +78,11 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
     The folder holds the HF encoder, edge_time_task.json and head.safetensors; export it with
     `edge-time export --model out/cs-ud --target onnx`.
     """
+    from edge_time.errors import EdgeTimeError
     from edge_time.tasks.train import finetune as run
 
+    if head_mlp and task != "ud":
+        raise EdgeTimeError(f"--head-mlp sizes the UD head's classifiers; the {task} head has none: drop --head-mlp")
     result = run(FinetuneConfig(task=task, model=Path(model), train=Path(train_path), dev=Path(dev_path),
                                 out=Path(out), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                                 learning_rate=lr, head_learning_rate=head_lr, label_smoothing=label_smoothing,

@@ -123,6 +123,11 @@ def test_cli_errors_are_one_line(trained, tmp_path):
     result = runner.invoke(main, ["predict", "--model", str(tmp_path), "--text", "hi"])
     assert result.exit_code == 2 and "edge_time_task.json" in result.output
     assert len(result.output.strip().splitlines()) == 1
+    ner_train = str(trained["ner"].out / "edge_time_task.json")  # never read: the option is refused first
+    result = runner.invoke(main, ["finetune", "--task", "ner", "--model", str(tmp_path), "--train", ner_train,
+                                  "--dev", ner_train, "--out", str(tmp_path / "ner"), "--head-mlp", "128"])
+    assert result.exit_code == 2 and "the ner head has none: drop --head-mlp" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "ner").exists()
 
 
 def test_predictor_api_for_classification(trained):

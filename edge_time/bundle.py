@@ -335,15 +335,21 @@ def clean_stale_staging(final: Path) -> list[Path]:
     parent = final.parent if str(final.parent) else Path(".")
     for folder in parent.glob(f".{final.name}.*.tmp"):
         marker = folder / INCOMPLETE_NAME
-        if not marker.exists():  # killed between creating the folder and its marker: empty, writer pid in the name
+        try:
+            text = marker.read_text(encoding="utf-8") if marker.exists() else ""
+        except OSError:
+            continue  # unreadable: leave it
+        if not text:
+            # killed between creating the folder and writing its marker's content (a marker file can exist
+            # still empty): nothing else inside, and the writer's pid is in the folder's name
             pid = folder.name[len(final.name) + 2:].split(".", 1)[0]
-            if pid.isascii() and pid.isdigit() and not _alive(int(pid)) and not any(folder.iterdir()):
-                folder.rmdir()
+            if pid.isascii() and pid.isdigit() and not _alive(int(pid)) and all(p == marker for p in folder.iterdir()):
+                shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
             continue
         try:
-            owner = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            owner = json.loads(text)
+        except ValueError:
             continue  # unreadable: leave it
         if isinstance(owner, dict) and owner.get("host") == os.uname().nodename and not _alive(int(owner.get("pid", 0))):
             shutil.rmtree(folder, ignore_errors=True)

@@ -132,11 +132,14 @@ def test_unfinished_bundle_is_refused_then_cleaned_by_the_next_export(onnx_bundl
         load_bundle(stale)
     unmarked = tmp_path / f".bundle.{_dead_pid()}.x1.tmp"  # killed between mkdtemp and the marker
     unmarked.mkdir()
+    blank = tmp_path / f".bundle.{_dead_pid()}.x2.tmp"  # killed after creating the marker, before writing it
+    blank.mkdir()
+    (blank / INCOMPLETE_NAME).touch()
     live = copy_bundle(onnx_bundle, tmp_path / ".bundle.live01.tmp")  # a concurrent export still running
     (live / INCOMPLETE_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
 
     result = export_model(tiny_bert, "onnx", tmp_path / "bundle")
-    assert not stale.exists() and not unmarked.exists() and live.exists()
+    assert not stale.exists() and not unmarked.exists() and not blank.exists() and live.exists()
     assert not (result.bundle_dir / INCOMPLETE_NAME).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.live01.tmp", "bundle"]
     read_manifest(result.bundle_dir)

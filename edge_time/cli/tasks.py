@@ -56,6 +56,10 @@ from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
               help="UD: inner width of the head's GEGLU classifiers [default: 256]. The head is a third of a small "
               "student's inference work: 128 makes the xs bundle ~1.13x as fast. A teacher-initialised head keeps "
               "the teacher's strongest units.")
+@click.option("--ema", "ema_decay", type=PROBABILITY, default=FinetuneConfig.ema_decay, show_default=True,
+              help="Gold fine-tuning: score, early-stop on and save an exponential moving average of the weights with "
+              "this decay (0.99 averages over ~100 steps); each dev line then also shows the training weights' score. "
+              "0: the weights as trained.")
 @click.option("--lemma-lexicon/--no-lemma-lexicon", default=FinetuneConfig.lemma_lexicon, show_default=True,
               help="UD: store every training form's seen lemma rules; decoding picks a known form's lemma among "
               "them (the classifier alone handles unseen forms).")
@@ -63,7 +67,8 @@ from edge_time.tasks.config import HEAD_INITS, FinetuneConfig
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_size, lr, head_lr, label_smoothing,
              patience, eval_every, max_length, max_train_examples, seed, freeze_embeddings, layer_decay, precision,
-             teacher_model, unlabeled, distill_steps, head_init, head_mlp, lemma_lexicon, overwrite, quiet) -> None:
+             teacher_model, unlabeled, distill_steps, head_init, head_mlp, ema_decay, lemma_lexicon, overwrite,
+             quiet) -> None:
     """Fine-tune an encoder for a pipeline task; keep the best dev checkpoint in --out.
 
     \b
@@ -91,7 +96,7 @@ def finetune(task, model, train_path, dev_path, out, epochs, max_steps, batch_si
                                 layer_decay=layer_decay, precision=precision,
                                 teacher_model=Path(teacher_model) if teacher_model else None,
                                 unlabeled=[Path(u) for u in unlabeled], distill_steps=distill_steps, head_init=head_init,
-                                head={"mlp": head_mlp} if head_mlp else {}, lemma_lexicon=lemma_lexicon,
+                                head={"mlp": head_mlp} if head_mlp else {}, ema_decay=ema_decay, lemma_lexicon=lemma_lexicon,
                                 overwrite=overwrite,
                                 progress=not quiet))
     click.echo(json.dumps({"out": str(result.out), "best_step": result.best_step, "steps": result.steps,

@@ -41,6 +41,7 @@ class FinetuneConfig:
     max_unlabeled: int = 50_000  # sentences sampled from --unlabeled
     distill_temperature: float = 1.0
     head_init: str = "auto"  # teacher | random | auto (the --teacher-model's head, cut, when the student was cut from it)
+    ema_decay: float = 0.0  # gold stage: score and save an EMA of the weights (0: the weights themselves)
     lemma_lexicon: bool = True  # UD: a training form's lemma is chosen among the rules seen with it
     overwrite: bool = False
     progress: bool = True

@@ -3,7 +3,8 @@
 Read top to bottom: load data and encoder -> build the head (the teacher's label inventory when
 task-distilling) -> optionally learn a fine-tuned teacher's soft outputs on unlabelled text
 (:mod:`edge_time.tasks.task_distill`) -> train on gold in length-bucketed batches
-(:mod:`edge_time.tasks.batching`), scoring dev after each epoch (or every ``eval_every`` steps)
+(:mod:`edge_time.tasks.batching`), scoring dev after each epoch (or every ``eval_every`` steps), with
+an EMA of the weights when ``ema_decay`` is set (:mod:`edge_time.tasks.weight_average`)
 -> keep the best checkpoint (atomic save) -> stop after ``patience`` evaluations without
 improvement. bf16 autocast where the CPU/GPU has native bf16 (:mod:`edge_time.compute`); large
 multilingual embedding matrices frozen by default.
@@ -16,6 +17,7 @@ import math
 import random
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from edge_time.tasks.head_init import init_head_from_teacher
 from edge_time.tasks.task_distill import distill_task, read_unlabeled
 from edge_time.tasks.heads import HFStack, build_head, task_model
 from edge_time.tasks.vocab_check import check_segmentation
+from edge_time.tasks.weight_average import WeightAverage
 
 RESULT_NAME = "finetune_result.json"  # the finished run's record; absent while training still runs
 FREEZE_EMBEDDINGS_ROWS = 100_000  # vocabularies this large (XLM-R: 250k) are frozen unless asked otherwise
@@ -131,7 +134,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                     max_length=text_encoder.max_length,
                     training={"base_model": str(config.model), "train": str(config.train), "dev": str(config.dev),
                               "seed": config.seed, "freeze_embeddings": freeze, "layer_decay": config.layer_decay,
-                              "precision": precision, "head_init": head_init,
+                              "precision": precision, "head_init": head_init, "ema_decay": config.ema_decay,
                               "teacher_model": str(config.teacher_model) if config.teacher_model else None,
                               "segmentation": segmentation})
     predictor = torch_predictor(module, spec, text_encoder, batch_size=max(config.batch_size, 32))
@@ -160,7 +163,11 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                              distill_loss_last=round(sum(distill_losses[-10:]) / len(distill_losses[-10:]), 4))
         del teacher
     optimizer, scheduler = make_optimizer(total)
+    average = WeightAverage(module, config.ema_decay) if config.ema_decay else None  # scored and saved when set
     eval_every = config.eval_every or steps_per_epoch
+
+    def dev_scores() -> dict[str, float]:
+        return task.score(dev, task.predict(predictor, dev))
 
     from edge_time.progress import step_bar
 
@@ -187,6 +194,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update()
             train_seconds += time.perf_counter() - began
             words_seen += sum(len(task.words(e)) for e in batch)
             step += 1
@@ -194,15 +203,18 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", best=f"{best_score:.2f}" if best_scores else "-")
             if step % eval_every == 0 or step == total:
-                scores = task.score(dev, task.predict(predictor, dev))
-                history.append({"step": step, "loss": losses[-1], **scores})
-                if scores[task.main_metric] > best_score:
-                    best_score, best_step, best_scores, bad_evals = scores[task.main_metric], step, scores, 0
-                    spec.training.update(best_step=best_step, dev_scores=scores)
-                    _save(out, spec, hf_model, head, tokenizer)
-                else:
-                    bad_evals += 1
-                bar.write(f"step {step}: dev {json.dumps(scores)}")
+                raw = dev_scores() if average is not None else None  # the training weights, for the record
+                with average.applied() if average is not None else nullcontext():
+                    scores = dev_scores()
+                    history.append({"step": step, "loss": losses[-1], **scores, **({"raw": raw} if raw else {})})
+                    if scores[task.main_metric] > best_score:
+                        best_score, best_step, best_scores, bad_evals = scores[task.main_metric], step, scores, 0
+                        spec.training.update(best_step=best_step, dev_scores=scores)
+                        _save(out, spec, hf_model, head, tokenizer)
+                    else:
+                        bad_evals += 1
+                note = f" (training weights: {task.main_metric} {raw[task.main_metric]:.2f})" if raw else ""
+                bar.write(f"step {step}: dev {json.dumps(scores)}{note}")
                 if bad_evals >= config.patience:
                     bar.write(f"no dev improvement in {config.patience} evaluations: stopping early")
                     stop = True

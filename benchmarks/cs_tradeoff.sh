@@ -23,7 +23,8 @@
 # DISTILL_STEPS (200), KD_STEPS (1000), KD_STEPS_XS (5000: xs task-distils longer, on cs.txt plus the
 # text of the training sentences; its steps are cheap; 2500 with FINETUNE_STEPS_XS=500, the recipe until
 # 2026-12-07, gave xs 2.3 LAS less), FINETUNE_STEPS_XS (1000: gold steps of xs-recipe students),
-# HEAD_MLP (the students' head width, finetune --head-mlp; unset: 256, the teacher's), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
+# HEAD_MLP (the students' head width, finetune --head-mlp; unset: 256, the teacher's), EMA (the students'
+# finetune --ema decay; unset: none), DISTILL_TRAIN_TEXT (1; 0: distil on cs.txt alone,
 # as runs 1-4 did, a vocabulary that splits PUD into 15% more pieces than the teacher's), FINETUNE_STEPS (500), THREADS (1, for the bench),
 # REPEATS (3), BATCH_SIZES ("1 8 32"), EDGE_TIME (.venv/bin/edge-time of this repo), TRAIN_ONLY
 # (1: stop after the students' training, e.g. to run two SIZES/INITS side by side, then re-run).
@@ -51,9 +52,12 @@ kd_steps_xs=${KD_STEPS_XS:-5000}
 finetune_steps=${FINETUNE_STEPS:-500}
 finetune_steps_xs=${FINETUNE_STEPS_XS:-1000}
 distill_from=${DISTILL_FROM:-ud_teacher}
-head_mlp=()
+student_options=()  # finetune options of the students only
 if [ -n "${HEAD_MLP:-}" ]; then
-  head_mlp=(--head-mlp "$HEAD_MLP")
+  student_options+=(--head-mlp "$HEAD_MLP")
+fi
+if [ -n "${EMA:-}" ]; then
+  student_options+=(--ema "$EMA")
 fi
 train=$shared/data/ud/cs_ud-train.conllu
 dev=$shared/data/ud/cs_pud-dev.conllu
@@ -134,7 +138,7 @@ print(teacher_init_problem(config, size, config.num_hidden_layers) or "")' "$dis
       timed "finetune_ud_$student" "$edge_time" finetune --task ud --model "student_$student" \
         --teacher-model ud_teacher "${unlabeled[@]}" --distill-steps "$steps" \
         --train "$train" --dev "$dev" --out "ud_$student" --max-steps "$gold_steps" --eval-every 50 \
-        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 "${head_mlp[@]}" --overwrite
+        --batch-size 32 --lr 2e-4 --head-lr 3e-3 --max-length 128 --patience 4 "${student_options[@]}" --overwrite
     fi
   done
 done

@@ -8,6 +8,8 @@ keeps depends less on which step happened to be evaluated.
 Only trainable parameters are averaged (a frozen 250k-row embedding matrix costs nothing), and the
 average lives beside the model instead of in a second copy of it: :meth:`WeightAverage.applied` puts it
 into the model for the duration of a ``with`` block and puts the training weights back afterwards.
+(``torch.optim.swa_utils.AveragedModel`` deep-copies the whole model and averages every parameter,
+frozen ones included; its copy would also need its own predictor and saving path.)
 """
 
 from __future__ import annotations

@@ -103,6 +103,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     model_dir = resolve_model_dir(config.model)
     if not 0.0 < config.layer_decay <= 1.0:
         raise EdgeTimeError(f"--layer-decay {config.layer_decay} must be in (0, 1]; 1 disables it")
+    if not 0.0 <= config.ema_decay < 1.0:  # checked before any work: the average is built after task distillation
+        raise EdgeTimeError(f"--ema {config.ema_decay} must be in [0, 1); 0 disables it")
     if config.unlabeled and config.teacher_model is None:
         raise EdgeTimeError("--unlabeled needs --teacher-model (the fine-tuned model whose outputs the student learns)")
     teacher = load_task_model(config.teacher_model) if config.teacher_model else None

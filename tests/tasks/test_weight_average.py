@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from edge_time.errors import EdgeTimeError
 from edge_time.tasks import evaluate
 from edge_time.tasks.train import FinetuneConfig, finetune
 from edge_time.tasks.weight_average import WeightAverage
@@ -77,3 +78,11 @@ def test_finetune_scores_and_saves_the_average_and_trains_as_without_it(tiny_enc
     trained = load_file(str(tmp_path / "plain" / "model.safetensors"))  # the training weights at the same step
     assert any(not torch.equal(saved[k], trained[k]) for k in saved)  # the average was saved
     assert evaluate(tmp_path / "ema", dev).scores == averaged.best_scores  # what was scored is what was saved
+
+
+def test_finetune_refuses_a_decay_of_one_before_any_work(tiny_encoder, task_data, tmp_path):
+    train, dev = task_data["ud"]
+    with pytest.raises(EdgeTimeError, match=r"--ema 1.0 must be in \[0, 1\)"):
+        finetune(FinetuneConfig(task="ud", model=tiny_encoder, train=train, dev=dev, out=tmp_path / "m",
+                                max_steps=2, ema_decay=1.0, head=dict(SMALL_HEAD), progress=False))
+    assert not (tmp_path / "m").exists()

@@ -53,7 +53,7 @@ Writes bench.md, bench.csv, bench.json and bench.png (Pareto plots) into --out. 
                    "pip install 'edge-time[spacy]').")
 @click.option("--spacy-gemm", type=click.Choice(SPACY_GEMMS), default=BenchConfig.spacy_gemm, show_default=True,
               help="spaCy's matrix products: blis (spaCy's default), numpy (numpy's BLAS), or auto: numpy where blis "
-                   "would run its generic, unoptimised kernels on this CPU (e.g. AMD Zen 5), so the baseline is not "
+                   "would run its generic, unoptimised kernels on this CPU (e.g. AMD Zen 4 and 5), so the baseline is not "
                    "handicapped; the report notes which ran.")
 @click.option("--batch-sizes", cls=_Values, multiple=True, type=click.IntRange(min=1), default=BenchConfig.batch_sizes,
               show_default=True, metavar="N...", help="Batch sizes to time; latency is taken at batch 1.")

@@ -12,9 +12,10 @@ tagger) is n/a, not 0.
 
 The baseline gets fast matrix products on every CPU: thinc multiplies with blis, and blis 1.3 does not
 recognise every CPU (on AMD Zen 5, family 26, and Zen 4, family 25 model 17, it selects its ``generic``
-reference kernels, and cs_core_news_sm parsed PUD dev at 7,300 words/s on Zen 5 instead of 10,200-12,100
-with numpy's BLAS, the same LAS). ``gemm="auto"`` asks blis which kernels it picked and, on ``generic``, builds the pipeline on
-thinc's ``NumpyOps(use_blis=False)``; the row's notes say which ran and why.
+reference kernels, and cs_core_news_sm parsed PUD dev at 7,300 words/s on Zen 5 instead of
+10,200-12,100 with numpy's BLAS, the same LAS). ``gemm="auto"`` asks blis which kernels it picked and,
+on ``generic``, builds the pipeline on thinc's ``NumpyOps(use_blis=False)``; the row's notes say which
+ran and why.
 
 spaCy is optional (``pip install 'edge-time[spacy]'``) and imported only when a pipeline loads.
 """

@@ -53,6 +53,7 @@ class Row:
     parameters: int | None
     notes: list[str]
     throughput_by_threads: dict[int, float] = field(default_factory=dict)  # threads -> median units/s
+    stages_ms: dict[str, float] | None = None  # median ms per pass at the best batch: pass, each stage, other
 
     @property
     def metric_value(self) -> float | None:
@@ -199,11 +200,13 @@ def bench(config: BenchConfig) -> BenchResult:
         if config.spacy:
             systems.append(baseline)
         inputs = [system.prepare(examples) for system in systems]
+        concurrent = [system.batch_workers > 1 for system in systems]  # as timed (thread scaling reloads them)
         orders = [length_order(system.batch_lengths(examples) or lengths) for system in systems]
         for s, system in enumerate(systems):
             for b in batch_sizes:
                 with progress.step(f"warm-up {system.name}, batch {b}"):
                     predictions, _, _ = run_pass(system, inputs[s], orders[s], b)
+                    system.pop_stage_seconds()  # the timed passes' stages start from zero
                     scores[s, b] = system.score(examples, predictions)
         for round_ in range(1, config.repeats + 1):
             for s, system in enumerate(systems):
@@ -212,6 +215,9 @@ def bench(config: BenchConfig) -> BenchResult:
                         _, seconds, wall = run_pass(system, inputs[s], orders[s], b)
                         timings[s, b].pass_seconds.append(wall)
                         timings[s, b].call_seconds.extend(seconds)
+                        stages = system.pop_stage_seconds()
+                        if stages is not None:
+                            timings[s, b].stage_seconds.append(stages)
         best = [max(batch_sizes, key=lambda b: timings[s, b].rate(units)["median"]) for s in range(n_systems)]
         energy = []
         for s, system in enumerate(systems):
@@ -248,7 +254,8 @@ def bench(config: BenchConfig) -> BenchResult:
                         latency_ms=timings[s, 1].latency_ms() if 1 in batch_sizes else None,
                         throughput={b: timings[s, b].rate(units) for b in batch_sizes}, best_batch=best[s],
                         energy=energy[s], size_mb=system.size_mb, parameters=system.parameters, notes=notes,
-                        throughput_by_threads=by_threads[s]))
+                        throughput_by_threads=by_threads[s],
+                        stages_ms=timings[s, best[s]].stages_ms(concurrent[s])))
     energy_note = None
     if not any(row.energy["available"] for row in rows):
         energy_note = probe.reason if probe.source is None else "; ".join(

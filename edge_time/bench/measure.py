@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from edge_time.profiler.local import LocalTarget
 from edge_time.profiler.sensors import PowerSource
 from edge_time.profiler.session import DeviceLines
 from edge_time.profiler.target import RunConfig
+from edge_time.runtime.stages import STAGES
 
 SAMPLE_PERIOD_S = 0.05
 SAMPLER_LIMIT_S = 6 * 3600.0  # the sampler loop's own bound; it is stopped as soon as the passes end
@@ -67,11 +68,24 @@ class Timing:
     batch_size: int
     pass_seconds: list[float]
     call_seconds: list[float]  # every predict call of every timed pass; at batch 1, one per example
+    stage_seconds: list[dict[str, float]] = field(default_factory=list)  # per timed pass (edge-time systems)
 
     def rate(self, units: int) -> dict[str, float]:
         """Units per second: median over passes, and the range."""
         rates = [units / s for s in self.pass_seconds]
         return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+    def stages_ms(self, concurrent: bool) -> dict[str, float] | None:
+        """Median ms per pass: the whole pass, each stage of STAGES and, unless batches ran ``concurrent``ly
+        (their stages add up beyond the wall clock), "other", the pass less its stages. None without stages."""
+        if not self.stage_seconds:
+            return None
+        ms = {"pass": 1000.0 * statistics.median(self.pass_seconds)}
+        ms.update({stage: 1000.0 * statistics.median(p[stage] for p in self.stage_seconds) for stage in STAGES})
+        if not concurrent:
+            ms["other"] = 1000.0 * statistics.median(wall - sum(p.values())
+                                                     for wall, p in zip(self.pass_seconds, self.stage_seconds))
+        return ms
 
     def latency_ms(self) -> dict[str, float]:
         values = np.asarray(self.call_seconds) * 1000.0

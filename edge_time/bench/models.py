@@ -51,6 +51,11 @@ class System:
     def predict(self, batch: list) -> list:
         raise NotImplementedError
 
+    def pop_stage_seconds(self) -> dict[str, float] | None:
+        """Seconds per pipeline stage (edge_time.runtime.stages.STAGES) of the predict calls since the
+        last pop; None for a system that does not split its time so."""
+        return None
+
     def score(self, examples: list, predictions: list) -> dict[str, float | None]:
         raise NotImplementedError
 
@@ -167,6 +172,9 @@ class EdgeTimeSystem(System):
 
     def predict(self, batch: list) -> list:
         return get_task(self.task).predict(self.predictor, batch)
+
+    def pop_stage_seconds(self) -> dict[str, float] | None:
+        return self.predictor.stages.pop()
 
     def score(self, examples: list, predictions: list) -> dict[str, float | None]:
         return get_task(self.task).score(examples, predictions)

@@ -2,9 +2,9 @@
 
 Every file is written to a temp file beside its final name and renamed into place, so a reader
 (or a killed run) never sees half a report. The Markdown embeds the same table as the terminal
-plus throughput per batch size, every score and the notes; the CSV has one row per system with
-flat columns (pandas/spreadsheets); the JSON holds everything, including the raw timings' medians
-and ranges, the energy details and what the plot drew.
+plus throughput per batch size, where a pass goes, every score and the notes; the CSV has one row
+per system with flat columns (pandas/spreadsheets); the JSON holds everything, including the raw
+timings' medians and ranges, the energy details and what the plot drew.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from edge_time.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edge_time.bench.plot import render_pareto
 from edge_time.compute import cpu_summary
+from edge_time.runtime.stages import STAGES
 from edge_time.tasks.data import get_task
 
 FILES = {"markdown": "bench.md", "csv": "bench.csv", "json": "bench.json", "plot": "bench.png"}
@@ -119,6 +120,7 @@ def markdown(result) -> str:
                   _md_row(["---"] + ["---:"] * (len(counts) + 1))]
         lines += [_md_row([row.name, str(row.best_batch), *[number(row.throughput_by_threads.get(n)) for n in counts]])
                   for row in result.rows]
+    lines += _stages_markdown(result)
     metrics = list(dict.fromkeys(m for row in result.rows for m in row.scores))
     lines += ["", "## All scores (at each system's best batch size)", "",
               _md_row(["model", *metrics]), _md_row(["---"] + ["---:"] * len(metrics))]
@@ -131,13 +133,38 @@ def markdown(result) -> str:
     return "\n".join(lines) + "\n"
 
 
+STAGE_HEADS = {"inputs": "inputs", "graph": "graph", "decode": "decoding", "other": "other"}
+
+
+def _stages_markdown(result) -> list[str]:
+    """Where a pass goes, per edge-time system: its stages in ms and as shares of the pass."""
+    rows = [row for row in result.rows if row.stages_ms]
+    if not rows:
+        return []
+    stages = [*STAGES, "other"]
+    lines = ["", "## Where a pass goes (ms per pass at each system's best batch size, median)", "",
+             _md_row(["model", "batch", "pass", *[STAGE_HEADS[s] for s in stages]]),
+             _md_row(["---"] + ["---:"] * (len(stages) + 2))]
+    for row in rows:
+        ms = row.stages_ms
+        lines.append(_md_row([row.name, str(row.best_batch), f"{ms['pass']:.1f}",
+                              *[f"{ms[s]:.1f} ({ms[s] / ms['pass']:.0%})" if s in ms else "n/a" for s in stages]]))
+    lines += ["", "inputs: tokenization, padding and word pooling; graph: the runtime's call (PyTorch: the "
+                  "forward); decoding: scores to predictions; other: batching and Python between the stages. "
+                  "Under `--parallel batches` the stages of batches in flight at once add up, so there is no "
+                  "`other`. A large graph share means a smaller or more quantized model is the lever; a large "
+                  "decoding or inputs share, the pipeline around it."]
+    return lines
+
+
 def csv_text(result) -> str:
     batch_sizes = sorted(result.rows[0].throughput)
     metrics = list(dict.fromkeys(m for row in result.rows for m in row.scores))
     header = (["name", "path", "family", "kind", "task", "metric", "metric_value"] + [f"score_{m}" for m in metrics]
               + ["latency_p50_ms", "latency_p90_ms", "unit", "best_batch", "throughput_best"]
               + [f"throughput_b{b}" for b in batch_sizes]
-              + ["energy_available", "energy_mj_per_unit", "energy_reason", "size_mb", "parameters"])
+              + ["energy_available", "energy_mj_per_unit", "energy_reason", "size_mb", "parameters"]
+              + [f"{stage}_ms" for stage in ("pass", *STAGES, "other")])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -148,7 +175,8 @@ def csv_text(result) -> str:
                         + [latency.get("p50"), latency.get("p90"), result.unit, row.best_batch, row.throughput_best]
                         + [row.throughput[b]["median"] for b in batch_sizes]
                         + [row.energy["available"], row.energy_mj, row.energy.get("reason"), row.size_mb,
-                           row.parameters])
+                           row.parameters]
+                        + [(row.stages_ms or {}).get(stage) for stage in ("pass", *STAGES, "other")])
     return buffer.getvalue()
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from edge_time.errors import EdgeTimeError
 from edge_time.runtime.decode import apply_lemma_rule, best_span, bio_spans, decode_trees, lemma_rule_min_length
+from edge_time.runtime.stages import StageClock
 from edge_time.runtime.tasks import TASK_GRAPHS
 from edge_time.runtime.tokenize import Encoded, TextEncoder
 
@@ -183,6 +184,7 @@ class TaskPredictor:
         self.batch_tokens = batch_tokens  # word tasks: padded tokens per batch at most (None: no bound)
         self.batch_workers = batch_workers  # batches in flight at once (a bundle loaded with parallel="batches")
         self._words_bound = max_words
+        self.stages = StageClock()  # seconds in inputs / graph / decode, summed over calls until popped
 
     @property
     def max_words(self) -> int:
@@ -286,7 +288,12 @@ class TaskPredictor:
 
         def work(batch: list[tuple[list[str], Any]]) -> list:
             words = [w for w, _ in batch]
-            return decode(self._run(self.word_batch(words, encodings=[e for _, e in batch])), words)
+            with self.stages.time("inputs"):
+                arrays = self.word_batch(words, encodings=[e for _, e in batch])
+            with self.stages.time("graph"):
+                outputs = self._run(arrays)
+            with self.stages.time("decode"):
+                return decode(outputs, words)
 
         return self._map_batches(list(zip(sentences, encodings)), lambda item: len(item[1].ids), work,
                                  self.batch_tokens)
@@ -306,7 +313,8 @@ class TaskPredictor:
         overflow ``max_length``); only the rare ones that do not are measured word by word and their
         pieces tokenized again (tokenizing all sentences twice was 3% of an xs parse).
         """
-        encodings = self.text_encoder.tokenize_words(sentences)
+        with self.stages.time("inputs"):
+            encodings = self.text_encoder.tokenize_words(sentences)
         pieces: list[list[str]] = []
         piece_encodings: list = []
         owned: list[list[int]] = []
@@ -324,7 +332,9 @@ class TaskPredictor:
                 pieces.append(words[a:b])
                 piece_encodings.append(None)
         if retokenize:
-            for index, encoding in zip(retokenize, self.text_encoder.tokenize_words([pieces[i] for i in retokenize])):
+            with self.stages.time("inputs"):
+                encoded = self.text_encoder.tokenize_words([pieces[i] for i in retokenize])
+            for index, encoding in zip(retokenize, encoded):
                 piece_encodings[index] = encoding
             logger.warning(f"{sum(len(ids) > 1 for ids in owned)} sentence(s) exceed the model's "
                            f"{self.text_encoder.max_length} tokens / {self.max_words} words; each is processed "
@@ -430,9 +440,14 @@ class TaskPredictor:
         names = self.labels["labels"]
 
         def classify_batch(batch: list[str]) -> list[ClassResult]:
-            probs = _softmax(self._run(self.text_batch(batch))["logits"].astype(np.float64))
-            return [ClassResult(names[int(row.argmax())], {n: round(float(p), 6) for n, p in zip(names, row)})
-                    for row in probs]
+            with self.stages.time("inputs"):
+                arrays = self.text_batch(batch)
+            with self.stages.time("graph"):
+                outputs = self._run(arrays)
+            with self.stages.time("decode"):
+                probs = _softmax(outputs["logits"].astype(np.float64))
+                return [ClassResult(names[int(row.argmax())], {n: round(float(p), 6) for n, p in zip(names, row)})
+                        for row in probs]
 
         return self._map_batches(texts, len, classify_batch)
 
@@ -442,18 +457,22 @@ class TaskPredictor:
         pairs = list(zip(questions, contexts))
 
         def answer_batch(batch: list[tuple[str, str]]) -> list[Answer]:
-            encoded, sequence_ids = self.pair_batch([q for q, _ in batch], [c for _, c in batch])
-            outputs = self._run(encoded.arrays())
+            with self.stages.time("inputs"):
+                encoded, sequence_ids = self.pair_batch([q for q, _ in batch], [c for _, c in batch])
+                arrays = encoded.arrays()
+            with self.stages.time("graph"):
+                outputs = self._run(arrays)
             answers = []
-            for row, (_, context) in enumerate(batch):
-                allowed = np.array([s == 1 for s in sequence_ids[row]])
-                if not allowed.any():
-                    answers.append(Answer("", 0, 0, -math.inf))
-                    continue
-                start, end, score = best_span(outputs["start_logits"][row].astype(np.float64),
-                                              outputs["end_logits"][row].astype(np.float64), allowed, max_tokens)
-                begin, finish = encoded.offsets[row][start][0], encoded.offsets[row][end][1]
-                answers.append(Answer(context[begin:finish], int(begin), int(finish), score))
+            with self.stages.time("decode"):
+                for row, (_, context) in enumerate(batch):
+                    allowed = np.array([s == 1 for s in sequence_ids[row]])
+                    if not allowed.any():
+                        answers.append(Answer("", 0, 0, -math.inf))
+                        continue
+                    start, end, score = best_span(outputs["start_logits"][row].astype(np.float64),
+                                                  outputs["end_logits"][row].astype(np.float64), allowed, max_tokens)
+                    begin, finish = encoded.offsets[row][start][0], encoded.offsets[row][end][1]
+                    answers.append(Answer(context[begin:finish], int(begin), int(finish), score))
             return answers
 
         return self._map_batches(pairs, lambda p: len(p[0]) + len(p[1]), answer_batch)

@@ -13,12 +13,14 @@ from click.testing import CliRunner
 
 from edge_time.bench import BenchConfig, bench
 from edge_time.bench.api import thread_counts
+from edge_time.bench.measure import Timing
 from edge_time.bench.plot import FRONT, pareto_front
 from edge_time.bench.spacy_baseline import (SpacySystem, blis_kernels, gold_words_and_spaces, make_doc,
                                             parse_blis_kernels, spacy_gemm_choice)
 from edge_time.cli import main
 from edge_time.compute import cpu_description, cpu_summary
 from edge_time.errors import EdgeTimeError
+from edge_time.runtime.stages import STAGES
 from edge_time.tasks import evaluate
 from edge_time.tasks.formats import read_conllu
 
@@ -48,6 +50,9 @@ def test_bench_measures_every_system_and_writes_every_output(ud_model, ud_bundle
         assert row.energy == {"available": False, "source": None, "reason": "disabled with --power none"}
         assert row.size_mb > 0 and row.parameters > 0
     assert torch_row.parameters == bundle_row.parameters  # the bundle's source folder is unchanged
+    for row in (torch_row, bundle_row):  # where a pass goes: edge-time systems split their time, spaCy does not
+        assert set(row.stages_ms) == {"pass", *STAGES, "other"} and 0 < row.stages_ms["graph"] < row.stages_ms["pass"]
+    assert spacy_row.stages_ms is None
     assert result.energy_note == "disabled with --power none"
 
     assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.json", "bench.md", "bench.png"]  # no temp files
@@ -55,11 +60,15 @@ def test_bench_measures_every_system_and_writes_every_output(ud_model, ud_bundle
     assert "| model | kind | LAS | UPOS | ms/sentence @1 | words/s | batch | mJ/word | MB | params |" in markdown
     assert all(f"| {r.name} | {r.kind} |" in markdown for r in result.rows)
     assert "unavailable: disabled with --power none" in markdown and "](bench.png)" in markdown
+    stages = markdown.split("## Where a pass goes")[1].split("##")[0]
+    assert all(f"| {r.name} | {r.best_batch} | " in stages for r in (torch_row, bundle_row))
+    assert spacy_row.name not in stages
     assert f"cores, {cpu_summary(cpu_description())} ·" in markdown  # int8 speed depends on the CPU's kernels
     rows = list(csv.DictReader((out / "bench.csv").open(encoding="utf-8")))
     assert [r["name"] for r in rows] == [r.name for r in result.rows]
     assert rows[0]["metric_value"] == str(torch_row.metric_value) and rows[2]["score_XPOS"] == ""
     assert float(rows[1]["throughput_b4"]) == bundle_row.throughput[4]["median"]
+    assert float(rows[1]["graph_ms"]) == bundle_row.stages_ms["graph"] and rows[2]["graph_ms"] == ""
     saved = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert saved["schema"] == "edge-time/bench" and saved["config"]["batch_sizes"] == [4, 1]
     assert saved["machine"]["cpu"] == cpu_description()
@@ -221,6 +230,7 @@ def test_parallel_batches_keeps_several_onnx_batches_in_flight(ud_model, ud_bund
     assert [r.scores for r in parallel.rows] == [r.scores for r in ops.rows]
     torch_row, bundle_row = parallel.rows
     assert any("2 batches at once" in n for n in bundle_row.notes)
+    assert "other" not in bundle_row.stages_ms and "other" in torch_row.stages_ms  # overlapping stages add up
     assert any("one batch at a time" in n for n in torch_row.notes)
 
     from edge_time.bench.models import EdgeTimeSystem, inspect_model, read_task_data
@@ -264,3 +274,13 @@ def test_each_system_is_batched_along_the_length_its_cost_follows(ud_bundle, spa
                       repeats=1, power="none", out=tmp_path / "o", progress=False))
     assert orders["edge-time"] == measure.length_order(tokens)
     assert orders["spaCy"] == measure.length_order(words)
+
+
+def test_stage_times_per_pass_are_medians_and_the_rest_is_what_the_stages_leave():
+    passes = [1.0, 2.0, 3.0]
+    stages = [{"inputs": 0.1, "graph": 0.5, "decode": 0.2}, {"inputs": 0.2, "graph": 1.0, "decode": 0.3},
+              {"inputs": 0.3, "graph": 2.0, "decode": 0.4}]  # rests: 0.2, 0.5, 0.3
+    ms = Timing(8, passes, [], stages).stages_ms(concurrent=False)
+    assert ms == pytest.approx({"pass": 2000.0, "inputs": 200.0, "graph": 1000.0, "decode": 300.0, "other": 300.0})
+    assert "other" not in Timing(8, passes, [], stages).stages_ms(concurrent=True)
+    assert Timing(8, passes, []).stages_ms(concurrent=False) is None  # a system without stages (spaCy)

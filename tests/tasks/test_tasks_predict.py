@@ -1,4 +1,5 @@
-"""Graph inputs built outside the graph (edge_time.runtime.predict): word pooling matrices."""
+"""Graph inputs built outside the graph (edge_time.runtime.predict): word pooling matrices, batching,
+decoding, and the time each stage of a call takes."""
 
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from edge_time.runtime.decode import bio_spans, decode_tree
 from edge_time.runtime.predict import TaskPredictor, word_inputs
+from edge_time.runtime.stages import STAGES
 
 # [CLS] w0 w1 w1 w2 [SEP] [PAD]: word 1 has two subwords
 WORD_IDS = [[None, 0, 1, 1, 2, None, None]]
@@ -241,3 +243,31 @@ def test_a_token_budget_ends_batches_before_their_padded_size_passes_it(trained)
     batches.clear()
     assert predictor.parse(sentences) == parses
     assert batches[-1] == [tokens[-1]]
+
+
+@pytest.mark.parametrize("task", ["ud", "ner", "cls", "qa"])
+def test_each_stage_of_a_call_is_timed_where_it_runs(trained, task_data, task):
+    """The predictor's stage clock (what `edge-time bench` reports per pass): a graph call slowed by a fixed sleep
+    shows up as graph time, no stage is counted twice, and a pop starts a fresh count."""
+    import time
+
+    from edge_time.tasks import load_predictor
+    from edge_time.tasks.data import get_task
+
+    predictor = load_predictor(trained[task].out, batch_size=4)
+    calls, run = [], predictor._run
+
+    def slow_run(arrays):
+        calls.append(1)
+        time.sleep(0.02)
+        return run(arrays)
+
+    predictor._run = slow_run
+    began = time.perf_counter()
+    get_task(task).predict_file(predictor, task_data[task][1])
+    wall = time.perf_counter() - began
+    seconds = predictor.stages.pop()
+    assert set(seconds) == set(STAGES) and all(value > 0 for value in seconds.values())
+    assert len(calls) > 1 and seconds["graph"] >= 0.02 * len(calls)
+    assert sum(seconds.values()) <= wall
+    assert predictor.stages.pop() == dict.fromkeys(STAGES, 0.0)

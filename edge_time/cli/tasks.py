@@ -147,6 +147,7 @@ def evaluate(model, bundle, data, batch_size, batch_tokens, threads, parallel) -
                  batch_tokens=batch_tokens)
     click.echo(json.dumps({"scores": result.scores, "sentences": result.sentences, "words": result.words,
                            "seconds": round(result.seconds, 3),
+                           "stage_seconds": {stage: round(s, 3) for stage, s in result.stage_seconds.items()},
                            "words_per_second": round(result.words_per_second, 1)}, indent=2))
 
 

@@ -66,6 +66,7 @@ class EvalResult:
     sentences: int
     words: int
     seconds: float
+    stage_seconds: dict[str, float]  # of ``seconds``: inputs / graph / decode (edge_time.runtime.stages)
 
     @property
     def words_per_second(self) -> float:
@@ -81,11 +82,12 @@ def evaluate(model: str | Path, data: str | Path, batch_size: int = BATCH_SIZE,
     examples = task.read(Path(data))
     task.check_eval(Path(data), examples, predictor.labels)
     task.predict(predictor, examples[:1])  # warm-up: runtimes initialise on the first call (ExecuTorch: seconds)
+    predictor.stages.pop()
     began = time.perf_counter()
     predictions = task.predict(predictor, examples)
     seconds = time.perf_counter() - began
     words = sum(len(task.words(e)) for e in examples)
-    return EvalResult(task.score(examples, predictions), len(examples), words, seconds)
+    return EvalResult(task.score(examples, predictions), len(examples), words, seconds, predictor.stages.pop())
 
 
 def write_atomic(out: Path | None, text: str) -> None:

@@ -106,7 +106,11 @@ def test_cli_predict_and_evaluate(trained, task_data, tmp_path):
 
     result = runner.invoke(main, ["evaluate", "--model", str(trained["ner"].out), "--data", str(task_data["ner"][1])])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["scores"] == trained["ner"].best_scores
+    report = json.loads(result.output)
+    assert report["scores"] == trained["ner"].best_scores
+    stages = report["stage_seconds"]  # where the timed pass went: a part of it, every stage seen
+    assert set(stages) == {"inputs", "graph", "decode"} and all(v >= 0 for v in stages.values())
+    assert stages["graph"] > 0 and sum(stages.values()) <= report["seconds"] + 0.002  # each rounded to ms
 
     qa_input = tmp_path / "q.jsonl"
     qa_input.write_text(json.dumps({"question": "who lives in rome ?", "context": "anna lives in rome ."}) + "\n")

@@ -133,9 +133,6 @@ def markdown(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-STAGE_HEADS = {"inputs": "inputs", "graph": "graph", "decode": "decoding", "other": "other"}
-
-
 def _stages_markdown(result) -> list[str]:
     """Where a pass goes, per edge-time system: its stages in ms and as shares of the pass."""
     rows = [row for row in result.rows if row.stages_ms]
@@ -143,14 +140,14 @@ def _stages_markdown(result) -> list[str]:
         return []
     stages = [*STAGES, "other"]
     lines = ["", "## Where a pass goes (ms per pass at each system's best batch size, median)", "",
-             _md_row(["model", "batch", "pass", *[STAGE_HEADS[s] for s in stages]]),
+             _md_row(["model", "batch", "pass", *stages]),
              _md_row(["---"] + ["---:"] * (len(stages) + 2))]
     for row in rows:
         ms = row.stages_ms
         lines.append(_md_row([row.name, str(row.best_batch), f"{ms['pass']:.1f}",
                               *[f"{ms[s]:.1f} ({ms[s] / ms['pass']:.0%})" if s in ms else "n/a" for s in stages]]))
     lines += ["", "inputs: tokenization, padding and word pooling; graph: the runtime's call (PyTorch: the "
-                  "forward); decoding: scores to predictions; other: batching and Python between the stages. "
+                  "forward); decode: scores to predictions; other: batching and Python between the stages. "
                   "Under `--parallel batches` the stages of batches in flight at once add up, so there is no "
                   "`other`. A large graph share means a smaller or more quantized model is the lever; a large "
                   "decoding or inputs share, the pipeline around it."]

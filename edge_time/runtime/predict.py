@@ -288,11 +288,11 @@ class TaskPredictor:
 
         def work(batch: list[tuple[list[str], Any]]) -> list:
             words = [w for w, _ in batch]
-            with self.stages.time("inputs"):
+            with self.stages.measure("inputs"):
                 arrays = self.word_batch(words, encodings=[e for _, e in batch])
-            with self.stages.time("graph"):
+            with self.stages.measure("graph"):
                 outputs = self._run(arrays)
-            with self.stages.time("decode"):
+            with self.stages.measure("decode"):
                 return decode(outputs, words)
 
         return self._map_batches(list(zip(sentences, encodings)), lambda item: len(item[1].ids), work,
@@ -313,7 +313,7 @@ class TaskPredictor:
         overflow ``max_length``); only the rare ones that do not are measured word by word and their
         pieces tokenized again (tokenizing all sentences twice was 3% of an xs parse).
         """
-        with self.stages.time("inputs"):
+        with self.stages.measure("inputs"):
             encodings = self.text_encoder.tokenize_words(sentences)
         pieces: list[list[str]] = []
         piece_encodings: list = []
@@ -332,7 +332,7 @@ class TaskPredictor:
                 pieces.append(words[a:b])
                 piece_encodings.append(None)
         if retokenize:
-            with self.stages.time("inputs"):
+            with self.stages.measure("inputs"):
                 encoded = self.text_encoder.tokenize_words([pieces[i] for i in retokenize])
             for index, encoding in zip(retokenize, encoded):
                 piece_encodings[index] = encoding
@@ -440,11 +440,11 @@ class TaskPredictor:
         names = self.labels["labels"]
 
         def classify_batch(batch: list[str]) -> list[ClassResult]:
-            with self.stages.time("inputs"):
+            with self.stages.measure("inputs"):
                 arrays = self.text_batch(batch)
-            with self.stages.time("graph"):
+            with self.stages.measure("graph"):
                 outputs = self._run(arrays)
-            with self.stages.time("decode"):
+            with self.stages.measure("decode"):
                 probs = _softmax(outputs["logits"].astype(np.float64))
                 return [ClassResult(names[int(row.argmax())], {n: round(float(p), 6) for n, p in zip(names, row)})
                         for row in probs]
@@ -457,13 +457,13 @@ class TaskPredictor:
         pairs = list(zip(questions, contexts))
 
         def answer_batch(batch: list[tuple[str, str]]) -> list[Answer]:
-            with self.stages.time("inputs"):
+            with self.stages.measure("inputs"):
                 encoded, sequence_ids = self.pair_batch([q for q, _ in batch], [c for _, c in batch])
                 arrays = encoded.arrays()
-            with self.stages.time("graph"):
+            with self.stages.measure("graph"):
                 outputs = self._run(arrays)
             answers = []
-            with self.stages.time("decode"):
+            with self.stages.measure("decode"):
                 for row, (_, context) in enumerate(batch):
                     allowed = np.array([s == 1 for s in sequence_ids[row]])
                     if not allowed.any():

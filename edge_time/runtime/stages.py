@@ -28,7 +28,7 @@ class StageClock:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def time(self, stage: str) -> Iterator[None]:
+    def measure(self, stage: str) -> Iterator[None]:
         """Add the block's wall time to ``stage``."""
         began = time.perf_counter()
         try:

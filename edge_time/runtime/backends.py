@@ -39,6 +39,11 @@ def onnx_session_options(threads: int | None = None, profile_prefix: str | None 
     # onnxruntime takes the first session's setting for the process's main thread, so every
     # session edge-time creates asks for it.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # With more than one intra-op thread, onnxruntime's workers spin after Run() returns, taking a core
+    # from whatever runs next: our own tokenization and decoding, the user's code, another session
+    # (measured, 2 threads, xs Czech pipeline: 10,956-11,179 words/s right after another session's
+    # run, 12,585-13,265 when workers stop; alone 12.7-13.4k either way). Workers still spin within a run.
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

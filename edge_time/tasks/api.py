@@ -1,7 +1,7 @@
 """Typed Python API for evaluation and prediction, from a PyTorch task model or an exported bundle.
 
     >>> from edge_time.tasks import evaluate, predict_file, load_predictor
-    >>> evaluate("out/cs-ud", "cs_pud-dev.conllu")["LAS"]
+    >>> evaluate("out/cs-ud", "cs_pud-dev.conllu").scores["LAS"]
     >>> tagger = load_predictor("out/cs-ud-onnx")          # a bundle folder works the same
     >>> tagger.parse([["Praha", "je", "hezká", "."]])[0].upos
 """

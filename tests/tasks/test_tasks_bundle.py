@@ -239,6 +239,15 @@ def test_onnx_sessions_flush_denormals(bundles):
     assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
 
 
+def test_onnx_session_workers_stop_spinning_when_a_run_returns(bundles):
+    """Between runs a bundle's spinning intra-op workers would take a core from the decoding, the
+    caller's code or another session (docs/benchmarks.md: -15% words/s at 2 threads after another
+    session's run); they spin only within a run."""
+    runner, _ = load_bundle(bundles["ud"], threads=2)._runner(16)
+    options = runner.session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+
+
 def test_an_onnx_export_opens_its_first_session_flushing_denormals(trained, tmp_path, monkeypatch):
     """onnxruntime applies the first session's denormal setting to the process's main thread, so the
     exporter's graph-optimization session asks for it too: an export followed by predictions in the same

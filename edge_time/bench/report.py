@@ -21,6 +21,7 @@ from edge_time.runtime.stages import STAGES
 from edge_time.tasks.data import get_task
 
 FILES = {"markdown": "bench.md", "csv": "bench.csv", "json": "bench.json", "plot": "bench.png"}
+STAGE_COLUMNS = ("pass", *STAGES, "other")  # Row.stages_ms keys, in table order
 
 
 def count(value: int | None) -> str:
@@ -138,10 +139,10 @@ def _stages_markdown(result) -> list[str]:
     rows = [row for row in result.rows if row.stages_ms]
     if not rows:
         return []
-    stages = [*STAGES, "other"]
+    stages = STAGE_COLUMNS[1:]
     lines = ["", "## Where a pass goes (ms per pass at each system's best batch size, median)", "",
-             _md_row(["model", "batch", "pass", *stages]),
-             _md_row(["---"] + ["---:"] * (len(stages) + 2))]
+             _md_row(["model", "batch", *STAGE_COLUMNS]),
+             _md_row(["---"] + ["---:"] * (len(STAGE_COLUMNS) + 1))]
     for row in rows:
         ms = row.stages_ms
         lines.append(_md_row([row.name, str(row.best_batch), f"{ms['pass']:.1f}",
@@ -150,7 +151,7 @@ def _stages_markdown(result) -> list[str]:
                   "forward); decode: scores to predictions; other: batching and Python between the stages. "
                   "Under `--parallel batches` the stages of batches in flight at once add up, so there is no "
                   "`other`. A large graph share means a smaller or more quantized model is the lever; a large "
-                  "decoding or inputs share, the pipeline around it."]
+                  "decode or inputs share, the pipeline around it."]
     return lines
 
 
@@ -161,7 +162,7 @@ def csv_text(result) -> str:
               + ["latency_p50_ms", "latency_p90_ms", "unit", "best_batch", "throughput_best"]
               + [f"throughput_b{b}" for b in batch_sizes]
               + ["energy_available", "energy_mj_per_unit", "energy_reason", "size_mb", "parameters"]
-              + [f"{stage}_ms" for stage in ("pass", *STAGES, "other")])
+              + [f"{stage}_ms" for stage in STAGE_COLUMNS])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -173,7 +174,7 @@ def csv_text(result) -> str:
                         + [row.throughput[b]["median"] for b in batch_sizes]
                         + [row.energy["available"], row.energy_mj, row.energy.get("reason"), row.size_mb,
                            row.parameters]
-                        + [(row.stages_ms or {}).get(stage) for stage in ("pass", *STAGES, "other")])
+                        + [(row.stages_ms or {}).get(stage) for stage in STAGE_COLUMNS])
     return buffer.getvalue()
 
 

@@ -138,6 +138,11 @@ def ceiling(row, macs: dict[str, int], peaks: dict[str, float], words: int, spac
     return figures
 
 
+def _rate(figures: dict, rate: str, ratio: str) -> str:
+    """words/s, with the ratio to spaCy when spaCy ran."""
+    return f"{figures[rate]:,.0f}" + (f" ({figures[ratio]:.2f}x)" if ratio in figures else "")
+
+
 def markdown(result: dict) -> str:
     ratios = result["target_ratios"]
     before, after = result["peak_gops_before"], result["peak_gops_after"]
@@ -152,10 +157,10 @@ def markdown(result: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(ratios)]
     for name, b in result["bundles"].items():
         needs = [b.get("targets", {}).get(ratio, {}).get("share_of_peak") for ratio in ratios]
-        lines.append(f"| {name} | {b['words_per_s']:,.0f} ({b.get('ratio', 0):.2f}x) | {b['stages_ms']['graph']:.1f} | "
+        lines.append(f"| {name} | {_rate(b, 'words_per_s', 'ratio')} | {b['stages_ms']['graph']:.1f} | "
                      f"{b['graph_floor_ms']:.1f} | {100 * b['graph_share_of_peak']:.0f}% | {b['rest_ms']:.1f} | "
-                     f"{b['ceiling_words_per_s']:,.0f} ({b.get('ceiling_ratio', 0):.2f}x) | "
-                     f"{b['graph_alone_words_per_s']:,.0f} ({b.get('graph_alone_ratio', 0):.2f}x) | "
+                     f"{_rate(b, 'ceiling_words_per_s', 'ceiling_ratio')} | "
+                     f"{_rate(b, 'graph_alone_words_per_s', 'graph_alone_ratio')} | "
                      + " | ".join("-" if need is None else "unreachable" if math.isinf(need) else f"{100 * need:.0f}%"
                                   for need in needs) + " |")
     return "\n".join(lines) + "\n"
@@ -180,6 +185,10 @@ def main() -> None:
     from edge_time.runtime.predict import BATCH_TOKENS
 
     infos = [inspect_model(path) for path in args.bundles]
+    for info in infos:
+        if info.task != "ud" or info.kind.split()[0] != "onnx":
+            raise SystemExit(f"{info.path} is a {info.kind} {info.task} model; pass UD bundles exported with "
+                             f"`edge-time export --target onnx` (the multiply-adds come from onnxruntime's trace)")
     examples = read_task_data(args.task_data, "ud", infos)
     result = {"cpu": cpu(), "threads": args.threads, "target_ratios": args.target_ratios,
               "peak_gops_before": peaks_gops(args.threads, args.runs)}

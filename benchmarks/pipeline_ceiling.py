@@ -50,7 +50,7 @@ class RecordingBundle:
         return self._bundle.run(inputs)
 
 
-def node_macs(op: str, inputs: list[list[int]], output: list[int]) -> int:
+def node_macs(inputs: list[list[int]], output: list[int]) -> int:
     """Multiply-adds of one MatMul-family node run: the output's elements times the reduced dimension,
     the dimension of A not in the output (A's last one unless A is transposed)."""
     a = inputs[0]
@@ -83,7 +83,7 @@ def profiled_macs(bundle_path: Path, calls: list[dict], threads: int) -> dict[st
         if op in INT8_GEMMS or op in FP32_GEMMS:
             shapes = [next(iter(item.values())) for item in args["input_type_shape"]]
             output = next(iter(args["output_type_shape"][0].values()))
-            macs["int8" if op in INT8_GEMMS else "fp32"] += node_macs(op, shapes, output)
+            macs["int8" if op in INT8_GEMMS else "fp32"] += node_macs(shapes, output)
         elif any(word in op for word in GEMM_WORDS):
             raise SystemExit(f"{bundle_path}: the graph runs {op}, whose multiply-adds this script does not count; "
                              f"add it to INT8_GEMMS or FP32_GEMMS")

@@ -64,10 +64,7 @@ def profiled_macs(bundle_path: Path, calls: list[dict], threads: int) -> dict[st
     from edge_time.runtime import load_bundle
     from edge_time.runtime.backends import NUMPY_DTYPES, onnx_session
 
-    manifest = load_bundle(bundle_path).manifest
-    if manifest.target != "onnx" or len(manifest.graphs) != 1:
-        raise SystemExit(f"{bundle_path}: the multiply-adds come from onnxruntime's profiler; pass an ONNX "
-                         f"bundle with one graph (export with --target onnx)")
+    manifest = load_bundle(bundle_path).manifest  # an ONNX bundle: one graph with dynamic axes
     with tempfile.TemporaryDirectory() as tmp:
         session = onnx_session(str(bundle_path / manifest.graphs[0].file), threads, profile_prefix=f"{tmp}/trace")
         for call in calls:
@@ -179,17 +176,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs per GEMM peak size")
     parser.add_argument("--out", type=Path, required=True, help="folder for ceiling.json, ceiling.md and the bench's files")
     args = parser.parse_args()
+    if min(args.threads, args.batch_size, args.repeats, args.runs) < 1 or min(args.target_ratios) <= 0:
+        parser.error("--threads, --batch-size, --repeats and --runs must be at least 1, --target-ratios positive")
 
     from edge_time.bench import BenchConfig, bench
+    from edge_time.atomic import write_json_atomic, write_text_atomic
     from edge_time.bench.models import inspect_model, read_task_data
+    from edge_time.errors import EdgeTimeError
     from edge_time.runtime.predict import BATCH_TOKENS
 
-    infos = [inspect_model(path) for path in args.bundles]
-    for info in infos:
-        if info.task != "ud" or info.kind.split()[0] != "onnx":
-            raise SystemExit(f"{info.path} is a {info.kind} {info.task} model; pass UD bundles exported with "
-                             f"`edge-time export --target onnx` (the multiply-adds come from onnxruntime's trace)")
-    examples = read_task_data(args.task_data, "ud", infos)
+    try:
+        infos = [inspect_model(path) for path in args.bundles]
+        for info in infos:
+            if info.task != "ud" or info.kind.split()[0] != "onnx":
+                raise SystemExit(f"{info.path} is a {info.kind} {info.task} model; pass UD bundles exported with "
+                                 f"`edge-time export --target onnx` (the multiply-adds come from onnxruntime's trace)")
+        examples = read_task_data(args.task_data, "ud", infos)
+    except EdgeTimeError as exc:
+        raise SystemExit(str(exc)) from None
     result = {"cpu": cpu(), "threads": args.threads, "target_ratios": args.target_ratios,
               "peak_gops_before": peaks_gops(args.threads, args.runs)}
     print(f"GEMM peaks, GOPS: {result['peak_gops_before']}", flush=True)
@@ -206,9 +210,8 @@ def main() -> None:
     for row, path in zip([row for row in run.rows if row.family != "spaCy"], args.bundles):
         result["bundles"][path.name] = ceiling(row, macs[path.name], result["peak_gops"], result["words"],
                                                result["spacy_words_per_s"], args.target_ratios)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ceiling.json").write_text(json.dumps(result, indent=1, default=str))
-    (args.out / "ceiling.md").write_text(markdown(result))
+    write_json_atomic(args.out / "ceiling.json", result)
+    write_text_atomic(args.out / "ceiling.md", markdown(result))
     print(markdown(result))
 
 
